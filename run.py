@@ -1,0 +1,15 @@
+"""Entry point: ``python run.py [overrides]`` or ``python run.py -m <sweep overrides>``."""
+
+import hydra
+from omegaconf import DictConfig
+
+from vizlab.runner import main_with_errors
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+def main(cfg: DictConfig) -> None:
+    main_with_errors(cfg)
+
+
+if __name__ == "__main__":
+    main()

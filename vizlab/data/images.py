@@ -1,0 +1,171 @@
+"""Natural photos that ship inside installed packages (SPEC §4) and image folders, resized
+and centre-cropped as the model's input spec says (timm's own eval transform)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import DictConfig
+from PIL import Image, UnidentifiedImageError
+
+from vizlab.errors import VizlabError, format_choices, nearest
+from vizlab.models.wrapper import InputSpec
+
+
+def _skimage(name: str) -> Callable[[], np.ndarray]:
+    def load() -> np.ndarray:
+        from skimage import data
+
+        image = getattr(data, name)()
+        return image[0] if isinstance(image, tuple) else image  # stereo pairs: left view
+
+    return load
+
+
+def _grace_hopper() -> np.ndarray:
+    from matplotlib import cbook
+
+    with cbook.get_sample_data("grace_hopper.jpg") as f:
+        return np.asarray(Image.open(f).convert("RGB"))
+
+
+def _sklearn(name: str) -> Callable[[], np.ndarray]:
+    def load() -> np.ndarray:
+        from sklearn.datasets import load_sample_image
+
+        return load_sample_image(name)
+
+    return load
+
+
+BUILTIN_PHOTOS: dict[str, Callable[[], np.ndarray]] = {
+    "chelsea": _skimage("chelsea"),
+    "coffee": _skimage("coffee"),
+    "astronaut": _skimage("astronaut"),
+    "rocket": _skimage("rocket"),
+    "motorcycle": _skimage("stereo_motorcycle"),
+    "hubble_deep_field": _skimage("hubble_deep_field"),
+    "retina": _skimage("retina"),
+    "camera": _skimage("camera"),
+    "coins": _skimage("coins"),
+    "moon": _skimage("moon"),
+    "grass": _skimage("grass"),
+    "gravel": _skimage("gravel"),
+    "brick": _skimage("brick"),
+    "grace_hopper": _grace_hopper,
+    "china": _sklearn("china.jpg"),
+    "flower": _sklearn("flower.jpg"),
+}
+"""Photos available offline by name (``data.image=<name>``)."""
+
+COLOUR_PHOTOS = [
+    "chelsea",
+    "coffee",
+    "astronaut",
+    "rocket",
+    "motorcycle",
+    "hubble_deep_field",
+    "retina",
+    "grace_hopper",
+    "china",
+    "flower",
+]
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
+
+
+def builtin_photo(name: str) -> Image.Image:
+    """A built-in photo as an RGB PIL image (grayscale photos are replicated to RGB)."""
+    if name not in BUILTIN_PHOTOS:
+        hint = nearest(name, BUILTIN_PHOTOS)
+        raise VizlabError(
+            f"'{name}' is not a built-in photo (data.image). Available: "
+            f"{format_choices(BUILTIN_PHOTOS, limit=20)}"
+            + (f". Did you mean {hint[0]}?" if hint else ".")
+            + " For your own images use data=folder data.path=/path/to/images."
+        )
+    array = BUILTIN_PHOTOS[name]()
+    if array.ndim == 2:
+        array = np.stack([array] * 3, axis=-1)
+    return Image.fromarray(array.astype(np.uint8)).convert("RGB")
+
+
+def preprocess(image: Image.Image, spec: InputSpec) -> torch.Tensor:
+    """Resize and centre-crop like timm's eval transform; returns 3xHxW in [0, 1]."""
+    from timm.data.transforms_factory import transforms_imagenet_eval
+
+    transform = transforms_imagenet_eval(
+        img_size=spec.size,
+        crop_pct=spec.crop_pct,
+        interpolation=spec.interpolation,
+        normalize=False,
+    )
+    return transform(image.convert("RGB")).float() / 255.0
+
+
+def folder_images(path: str | Path, limit: int | None = None) -> list[tuple[str, Image.Image]]:
+    """Images of a folder in sorted order (the paper uses the first 100 ILSVRC val images)."""
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise VizlabError(
+            f"data.path='{folder}' is not a folder. Point data.path at a directory of images "
+            f"({', '.join(sorted(IMAGE_SUFFIXES))}), or use a built-in photo with data.image=NAME."
+        )
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise VizlabError(
+            f"data.path='{folder}' holds no images with a known suffix "
+            f"({', '.join(sorted(IMAGE_SUFFIXES))})."
+        )
+    images = []
+    for file in files[:limit] if limit else files:
+        images.append((file.name, open_image(file)))
+    return images
+
+
+def open_image(file: str | Path) -> Image.Image:
+    file = Path(file).expanduser()
+    if not file.is_file():
+        raise VizlabError(f"Image file '{file}' does not exist.")
+    try:
+        with Image.open(file) as im:
+            im.load()
+            return im.convert("RGB")
+    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+        raise VizlabError(
+            f"Could not read '{file}' as an image ({type(err).__name__}: {err}). The file may be "
+            "corrupt or truncated; remove it or replace it with a valid JPEG/PNG."
+        ) from err
+
+
+@dataclass
+class ReferenceImages:
+    """A batch of reference images in [0, 1] and their names."""
+
+    images: torch.Tensor  # N x 3 x H x W in [0, 1]
+    names: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+
+def load_references(cfg: DictConfig, spec: InputSpec) -> ReferenceImages:
+    """The reference images named by the ``data`` config, preprocessed for ``spec``."""
+    source = cfg.get("source", "builtin")
+    if source == "folder":
+        if not cfg.get("path"):
+            raise VizlabError("data=folder needs data.path=/path/to/a/folder/of/images.")
+        pairs = folder_images(cfg.path, cfg.get("limit"))
+    elif source == "file":
+        pairs = [(Path(cfg.path).name, open_image(cfg.path))]
+    elif source == "builtin":
+        names = cfg.get("images") or [cfg.image]
+        names = [names] if isinstance(names, str) else list(names)
+        pairs = [(n, builtin_photo(n)) for n in names]
+    else:
+        raise VizlabError(f"data.source='{source}' is unknown; use builtin, folder or file.")
+    tensors = torch.stack([preprocess(img, spec) for _, img in pairs])
+    return ReferenceImages(tensors, [n for n, _ in pairs])

@@ -1,0 +1,76 @@
+"""Read back what an offline W&B run recorded (history and summary keys), without a server.
+
+An offline run is a ``run-*.wandb`` file in W&B's LevelDB-log format: a 7-byte file header,
+then 32 KiB blocks of records, each with a 7-byte header (CRC32C, length, type) and a
+serialized ``wandb_internal_pb2.Record``. wandb >= 0.19 no longer exposes a reader in Python,
+so this is a small one (checksums are not verified; it is for inspection and tests).
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+from typing import Any
+
+_BLOCK = 32768
+_HEADER = 7
+_FULL, _FIRST, _MIDDLE, _LAST = 1, 2, 3, 4
+
+
+def _records(data: bytes):
+    pos, pending = _HEADER, b""
+    while pos + _HEADER <= len(data):
+        left_in_block = _BLOCK - (pos % _BLOCK)
+        if left_in_block < _HEADER:  # block trailer padding
+            pos += left_in_block
+            continue
+        _crc, length, kind = struct.unpack("<IHB", data[pos : pos + _HEADER])
+        payload = data[pos + _HEADER : pos + _HEADER + length]
+        pos += _HEADER + length
+        if kind == _FULL:
+            yield payload
+        elif kind == _FIRST:
+            pending = payload
+        elif kind == _MIDDLE:
+            pending += payload
+        elif kind == _LAST:
+            yield pending + payload
+            pending = b""
+        elif length == 0 and kind == 0:
+            pos += _BLOCK - (pos % _BLOCK)  # zero padding to the end of a block
+
+
+def read_offline_run(run_file: str | Path) -> dict[str, Any]:
+    """``{"history": {key: [json values]}, "summary": {key: json}, "config": {...}}``."""
+    import json
+
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    out: dict[str, Any] = {"history": {}, "summary": {}, "config": {}}
+    for raw in _records(Path(run_file).read_bytes()):
+        record = pb.Record()
+        try:
+            record.ParseFromString(raw)
+        except Exception:  # noqa: BLE001 - skip a torn record
+            continue
+        kind = record.WhichOneof("record_type")
+        if kind == "history":
+            for item in record.history.item:
+                key = item.key or "/".join(item.nested_key)
+                out["history"].setdefault(key, []).append(json.loads(item.value_json))
+        elif kind == "summary":
+            for item in record.summary.update:
+                key = item.key or "/".join(item.nested_key)
+                out["summary"][key] = json.loads(item.value_json)
+        elif kind == "config":
+            for item in record.config.update:
+                key = item.key or "/".join(item.nested_key)
+                out["config"][key] = json.loads(item.value_json)
+        elif kind == "run":
+            out["group"] = record.run.run_group
+            out["name"] = record.run.display_name
+    return out
+
+
+def find_run_files(run_dir: str | Path) -> list[Path]:
+    return sorted(Path(run_dir).glob("wandb/offline-run-*/run-*.wandb"))

@@ -1,0 +1,138 @@
+"""Visualization by activation maximization (M&V Sect. 6): l = -<Phi(x), Phi0>/Z (Eq. 4) with
+Phi0 the one-hot indicator of a unit and Z = M rho^2 (Eq. 9), C = 1, no fine-tuning.
+
+M is the unit's maximum over a reference image set (the paper uses ILSVRC val; offline we use
+the built-in photos and their crops, or ``data=folder`` images with
+``method.reference_set=data``); rho is the unit's receptive-field size, or max(H, W) for
+non-spatial outputs such as logits (the paper's choice for a scalar score, Sect. 6.1).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from vizlab.data.reference_set import photo_set
+from vizlab.methods.base import Method, Result, RunContext
+from vizlab.methods.preimage import (
+    PreImageProblem,
+    evaluate,
+    optimize_preimage,
+    prior_constants,
+    random_init,
+    to_unit_images,
+)
+from vizlab.models.wrapper import OUTPUT
+from vizlab.plotting import curves, grid, labelled_grid
+from vizlab.targets import TargetSpec
+
+_MAX_CACHE: dict[tuple, torch.Tensor] = {}
+
+
+@torch.no_grad()
+def unit_maxima(ctx: RunContext, target: TargetSpec, batch: int = 16) -> torch.Tensor:
+    """M per unit: the objective's maximum over the reference image set."""
+    model = ctx.model
+    use_data = ctx.method_cfg.get("reference_set", "photos") == "data"
+    key = (model.name, model.spec.size, repr(target.objective), use_data)
+    if key not in _MAX_CACHE:
+        images = ctx.references.images if use_data else photo_set(model.spec)[0]
+        units = target.num_units
+        best = torch.full((units,), -float("inf"))
+        for start in range(0, images.shape[0], batch):
+            chunk = model.units.unit_to_model(images[start : start + batch].to(ctx.device))
+            n = chunk.shape[0]
+            feats = model.features(chunk, list(target.objective.layers))
+            # every image scored for every unit: features laid out as units x images
+            rep = {k: v.repeat(units, *([1] * (v.dim() - 1))) for k, v in feats.items()}
+            scores = target.objective(rep).view(units, n).cpu()
+            best = torch.maximum(best, scores.max(1).values)
+        _MAX_CACHE[key] = best
+    return _MAX_CACHE[key]
+
+
+class ActivationMax(Method):
+    name = "activation_max"
+    description = "Maximize a unit (logit, channel, neuron) from noise (M&V Sect. 6)"
+
+    def run(self, ctx: RunContext) -> Result:
+        cfg, model, target = ctx.method_cfg, ctx.model, ctx.target
+        inits = int(cfg.get("num_inits", 1))
+        units = target.num_units
+        M = unit_maxima(ctx, target).clamp_min(1e-6).to(ctx.device)
+        rf = model.receptive_field(target.layer)
+        rho = float(cfg.get("rho") or (rf.size if rf.spatial else max(model.spec.size)))
+        Z = (M * rho**2).repeat_interleave(inits)
+        objective = target.objective
+
+        def data_loss(feats):  # Eq. (4) with Phi0 = e_i
+            return -objective(feats) / Z
+
+        B, _, _ = prior_constants(ctx)
+        init = random_init(
+            (units * inits, 3, *model.spec.size),
+            B,
+            float(cfg.get("init_scale", 0.1)),
+            ctx.generator(),
+        )
+        problem = PreImageProblem(
+            data_loss,
+            list(objective.layers),
+            init,
+            C=float(cfg.C),
+            stride=rf.stride,
+            finetune_iterations=int(cfg.get("finetune_iterations", 0)),
+        )
+        trace = optimize_preimage(
+            ctx, problem, int(cfg.iterations), desc=f"activation_max {objective}"
+        )
+        return self._report(ctx, trace, M, rho, inits)
+
+    def _report(self, ctx, trace, M, rho, inits) -> Result:
+        model, target = ctx.model, ctx.target
+        feats = evaluate(ctx, trace.x, list(target.objective.layers))
+        achieved = target.objective(feats).cpu()
+        M_rep = M.cpu().repeat_interleave(inits)
+        images = to_unit_images(ctx, trace.x)
+        labels = [
+            f"{lab} #{k}" if inits > 1 else lab
+            for lab in target.unit_labels(model)
+            for k in range(inits)
+        ]
+        metrics = {
+            "layer": target.layer,
+            "layer_depth": model.depth(target.layer),
+            "units": target.indices,
+            "achieved_activation": float(achieved.mean()),
+            "achieved_activation_per_image": achieved.tolist(),
+            "reference_max_activation": M.cpu().tolist(),
+            "activation_relative_to_max": float((achieved / M_rep).mean()),
+            "Z_rho": rho,
+            "jitter_T": ctx.regularizers.jitter(model.receptive_field(target.layer).stride).T,
+        }
+        if OUTPUT in feats and model.num_classes:
+            probs = feats[OUTPUT].softmax(-1).cpu()
+            if target.kind == "logit":
+                idx = torch.as_tensor(target.indices).repeat_interleave(inits)
+                p = probs[torch.arange(len(idx)), idx]
+                ranks = (probs > p[:, None]).sum(1)
+                metrics["target_probability"] = float(p.mean())
+                metrics["target_probability_per_image"] = p.tolist()
+                metrics["target_rank_per_image"] = (ranks + 1).tolist()
+            from vizlab.metrics import topk_labels
+
+            metrics["top5"] = topk_labels(feats[OUTPUT])[0]
+        return Result(
+            images={"visualization": grid(images, nrow=int(np.ceil(np.sqrt(len(images)))))},
+            metrics=metrics,
+            figures={
+                "grid_labelled": labelled_grid(
+                    images,
+                    labels,
+                    int(np.ceil(np.sqrt(len(images)))),
+                    f"Activation maximization: {target.objective}",
+                ),
+                "energy": curves(trace.history),
+            },
+            tensors={"visualization": images.cpu()},
+        )

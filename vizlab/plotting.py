@@ -1,0 +1,66 @@
+"""Image grids and plots that people would rather look at than read."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never needs a display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torchvision.utils import make_grid  # noqa: E402
+
+
+def to_numpy_image(image: torch.Tensor) -> np.ndarray:
+    """3xHxW tensor in [0, 1] -> HxWx3 float array."""
+    return image.detach().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
+
+
+def grid(images: torch.Tensor, nrow: int, padding: int = 2) -> np.ndarray:
+    """An N x 3 x H x W batch in [0, 1] tiled into one HxWx3 array (row-major, ``nrow`` per
+    row; white gutters)."""
+    tiled = make_grid(
+        images.detach().float().cpu().clamp(0, 1), nrow=nrow, padding=padding, pad_value=1.0
+    )
+    return to_numpy_image(tiled)
+
+
+def labelled_grid(
+    images: torch.Tensor,
+    labels: Sequence[str],
+    ncols: int,
+    title: str | None = None,
+    tile_inches: float = 2.2,
+):
+    """A matplotlib figure with one titled tile per image."""
+    n = images.shape[0]
+    ncols = max(1, min(ncols, n))
+    nrows = (n + ncols - 1) // ncols
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(tile_inches * ncols, tile_inches * nrows + 0.3), squeeze=False
+    )
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            ax.imshow(to_numpy_image(images[i]))
+            ax.set_title(labels[i], fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def curves(history: dict[str, list[float]], title: str = "energy terms"):
+    """Per-step curves of the energy terms (log scale where positive)."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for name, values in history.items():
+        ax.plot(values, label=name)
+    if all(v > 0 for vals in history.values() for v in vals):
+        ax.set_yscale("log")
+    ax.set_xlabel("iteration")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
