@@ -1,0 +1,53 @@
+"""Shared fixtures: config composition and run contexts on tiny random models (breadth) or the
+offline pretrained EfficientNet-Lite0 (end-to-end) at small image sizes."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+os.environ.setdefault("WANDB_SILENT", "true")
+os.environ.setdefault("WANDB_MODE", "offline")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _threads():
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+def compose(*overrides: str):
+    """The composed vizlab config (as ``run.py`` would see it) for the given overrides."""
+    from vizlab.cli import compose as cli_compose
+
+    return cli_compose(list(overrides))
+
+
+def make_context(*overrides: str):
+    """A RunContext for the composed config (no progress bars, local logging only)."""
+    from vizlab.methods.base import RunContext
+    from vizlab.runner import load_model, resolve_device
+
+    cfg = compose(*overrides, "progress=false", "logger=local")
+    model = load_model(cfg, resolve_device(cfg.get("device")))
+    return RunContext(cfg, model, progress=False)
+
+
+@pytest.fixture
+def compose_cfg():
+    return compose
+
+
+@pytest.fixture
+def ctx_factory():
+    """``ctx_factory("model=tiny_cnn", "data.size=64", ...)`` -> RunContext."""
+    return make_context
+
+
+@pytest.fixture(scope="session")
+def lite0():
+    """The offline pretrained EfficientNet-Lite0 as a VisionModel (converted once)."""
+    from vizlab.runner import load_model
+
+    return load_model(compose("model=efficientnet_lite0"), torch.device("cpu"))
