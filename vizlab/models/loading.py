@@ -3,6 +3,8 @@ a local checkpoint, or random init (tests)."""
 
 from __future__ import annotations
 
+import socket
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +29,36 @@ def _create(name: str, **kwargs: Any) -> nn.Module:
     return timm.create_model(name, **kwargs)
 
 
+def hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
+    """Whether the weights hub answers at all (a quick TCP connect)."""
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+@contextmanager
+def _hub_offline(offline: bool):
+    """Make huggingface_hub use only its local cache (no retries against a dead network)."""
+    if not offline:
+        yield
+        return
+    import huggingface_hub.constants as hf_constants
+
+    previous = hf_constants.HF_HUB_OFFLINE
+    hf_constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        hf_constants.HF_HUB_OFFLINE = previous
+
+
 def _hub_model(name: str, kwargs: dict[str, Any]) -> nn.Module:
     try:
-        return _create(name, pretrained=True, **kwargs)
+        # Without network, fail fast (or load from the local HF cache) instead of retrying.
+        with _hub_offline(not hub_reachable()):
+            return _create(name, pretrained=True, **kwargs)
     except VizlabError:
         raise
     except Exception as err:  # noqa: BLE001 - any hub/network failure becomes one clear message

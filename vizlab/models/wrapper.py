@@ -39,6 +39,11 @@ class InputSpec:
 
         cfg = resolve_model_data_config(model)
         _, h, w = cfg["input_size"]
+        # A ViT built with another img_size (DINOv2 at 224 rather than its pretrained 518)
+        # keeps the pretrained_cfg size; its patch embedding knows the size it was built for.
+        built = getattr(getattr(model, "patch_embed", None), "img_size", None)
+        if isinstance(built, (tuple, list)) and len(built) == 2:
+            h, w = built
         return cls(
             (int(h), int(w)),
             tuple(cfg["mean"]),
@@ -250,8 +255,30 @@ class VisionModel:
 
             fixed = getattr(self.module, "pretrained_cfg", {}).get("fixed_input_size", False)
             rf = measure(forward_to_layer, size, max_size=size if fixed else 1024)
+            if not rf.spatial:
+                rf = self._nonspatial_receptive_field(layer, probe_size)
         self._rf_cache[key] = rf
         return rf
+
+    def _nonspatial_receptive_field(self, layer: str, probe_size: int | None) -> ReceptiveField:
+        """A pooled or fully connected output (e.g. logits) sees the whole image; its stride is
+        that of the deepest spatial layer before it (AlexNet's fc8 has stride 32 in M&V's
+        Table 1), which is what the jitter T = stride / 4 needs."""
+        shapes = self.output_shapes()
+        depth = self.depth(layer)
+        spatial = [
+            n
+            for n in self.execution_order  # 4-D with more than one position
+            if len(shapes.get(n, ())) == 4
+            and shapes[n][-1] * shapes[n][-2] > 1
+            and self.depth(n) < depth
+        ]
+        if not spatial:
+            return ReceptiveField(stride=1, size=max(self.spec.size), spatial=False)
+        last = self.receptive_field(spatial[-1], probe_size)
+        return ReceptiveField(
+            stride=last.stride, size=last.size, clipped=last.clipped, spatial=False
+        )
 
     def _vit_receptive_field(self, layer: str) -> ReceptiveField:
         """Patch-size stride; a token sees its patch before the first attention block and the
@@ -266,14 +293,21 @@ class VisionModel:
         size = patch if before_attention else max(self.spec.size)
         return ReceptiveField(stride=patch, size=size, clipped=False, spatial=before_attention)
 
-    def output_shapes(self, layers: Sequence[str] | None = None) -> dict[str, tuple[int, ...]]:
-        """Output shape of every (or each given) layer for one input of the model's size."""
-        layers = list(layers or self.layer_names)
-        shapes: dict[str, tuple[int, ...]] = {}
-        with self.capture(layers, stop=False) as store, torch.no_grad():
+    @cached_property
+    def _shapes(self) -> dict[str, tuple[int, ...]]:
+        """Output shape of every layer for one input of the working size (one forward)."""
+        with self.capture(self.layer_names, stop=False) as store, torch.no_grad():
             self.module(torch.zeros(1, 3, *self.spec.size, device=self.device))
-            shapes = {n: tuple(t.shape) for n, t in store.items() if isinstance(t, torch.Tensor)}
-        return shapes
+            return {n: tuple(t.shape) for n, t in store.items() if isinstance(t, torch.Tensor)}
+
+    def output_shapes(self, layers: Sequence[str] | None = None) -> dict[str, tuple[int, ...]]:
+        """Output shape of every (or each given) layer for one input of the working size."""
+        shapes = self._shapes
+        if layers is None:
+            return dict(shapes)
+        for n in layers:
+            self.resolve(n)
+        return {n: shapes[n] for n in layers if n in shapes}
 
     def with_input_size(self, size: int | tuple[int, int] | None) -> VisionModel:
         """Use another working image size (e.g. small sizes in tests)."""
@@ -287,5 +321,6 @@ class VisionModel:
                 self.spec.crop_pct,
             )
             self.__dict__.pop("execution_order", None)
+            self.__dict__.pop("_shapes", None)
             self._rf_cache.clear()
         return self
