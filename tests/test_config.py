@@ -30,7 +30,7 @@ def test_defaults_compose_to_the_main_job():
 )
 def test_every_option_of_every_group_composes(group, option):
     cfg = compose(f"{group}={option}")
-    node = cfg[group] if group in cfg else None
+    node = cfg.get(group, None)
     assert node is not None or group == "regularizers"
     # Everything except required user values (???) resolves.
     OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)

@@ -84,6 +84,7 @@ def test_hooks_are_removed_even_on_error():
 def test_forward_stops_after_the_deepest_layer():
     model = Chain()
     vm = _wrap(model)
+    assert vm.execution_order  # traced once up front (a full forward) before we watch c3
     ran = []
     handle = model.c3.register_forward_hook(lambda *_: ran.append("c3"))
     try:

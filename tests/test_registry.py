@@ -15,7 +15,8 @@ def _install_fake_distribution(tmp_path, dist: str, module: str, source: str, en
     """Create an importable module plus a .dist-info with entry points on sys.path, which is
     all importlib.metadata needs to discover a plugin (what pip install would leave)."""
     (tmp_path / f"{module}.py").write_text(textwrap.dedent(source))
-    info = tmp_path / f"{dist}-0.1.dist-info"
+    # The folder name carries the normalized name (dashes would end the name at 'vizlab').
+    info = tmp_path / f"{dist.replace('-', '_')}-0.1.dist-info"
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
     lines = "\n".join(f"{k} = {v}" for k, v in entries.items())
@@ -56,6 +57,7 @@ def test_plugin_registered_at_test_time_is_discovered(plugin_path):
     )
     found = registry.available()
     assert found["echo"].package == "vizlab-test-plugin"
+    assert found["inversion"].package == "vizlab"  # the plugin adds, never shadows
     cls = registry.load("echo")
     assert cls().run(None).metrics == {"echo": 1.0}
 

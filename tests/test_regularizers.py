@@ -62,7 +62,8 @@ def test_tv_default_V_is_B_over_6_5():
 def test_l2_decay():
     x = _image()
     value = L2Decay(B=2.0)(x)
-    assert torch.allclose(value, torch.tensor([(9 + 1 + 4 + 16 + 4 + 1 + 4) / (4 * 4.0)]))
+    # sum of squares: channel 0: 9+1+4, channel 1: 16+4, channel 2: 1 -> 35
+    assert torch.allclose(value, torch.tensor([35 / (4 * 2.0**2)]))
 
 
 def test_penalties_are_per_image():

@@ -48,7 +48,8 @@ def labelled_grid(
             ax.set_title(labels[i], fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    # Leave ~0.45 inch on top for the suptitle (tight_layout alone lets tile titles overlap it).
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.45 / fig.get_figheight()) if title else None)
     return fig
 
 

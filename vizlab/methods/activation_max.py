@@ -13,18 +13,20 @@ import numpy as np
 import torch
 
 from vizlab.data.reference_set import photo_set
+from vizlab.errors import VizlabError
 from vizlab.methods.base import Method, Result, RunContext
+from vizlab.methods.calibration import resolve_C, unit_C
 from vizlab.methods.preimage import (
     PreImageProblem,
     evaluate,
+    image_keys,
     optimize_preimage,
-    prior_constants,
-    random_init,
     to_unit_images,
 )
 from vizlab.models.wrapper import OUTPUT
 from vizlab.plotting import curves, grid, labelled_grid
-from vizlab.targets import TargetSpec
+from vizlab.targets import Diversity, TargetSpec
+from vizlab.targets.objectives import gram_similarity
 
 _MAX_CACHE: dict[tuple, torch.Tensor] = {}
 
@@ -51,6 +53,23 @@ def unit_maxima(ctx: RunContext, target: TargetSpec, batch: int = 16) -> torch.T
     return _MAX_CACHE[key]
 
 
+def diversity_term(ctx: RunContext, inits: int) -> tuple[float, Diversity | None]:
+    """``method.diversity`` (weight) on ``method.diversity_layer`` (default: the target layer):
+    Olah et al. 2017's diversity among the ``num_inits`` images of each unit."""
+    cfg = ctx.method_cfg
+    weight = float(cfg.get("diversity") or 0.0)
+    if not weight:
+        return 0.0, None
+    if inits < 2:
+        raise VizlabError(
+            f"method.diversity={weight} compares the visualizations of one unit with each other, "
+            f"so it needs method.num_inits >= 2 (got {inits}); e.g. method.num_inits=4."
+        )
+    layer = cfg.get("diversity_layer") or ctx.target.layer
+    ctx.model.resolve(layer)
+    return weight, Diversity(layer, inits)
+
+
 class ActivationMax(Method):
     name = "activation_max"
     description = "Maximize a unit (logit, channel, neuron) from noise (M&V Sect. 6)"
@@ -64,33 +83,39 @@ class ActivationMax(Method):
         rho = float(cfg.get("rho") or (rf.size if rf.spatial else max(model.spec.size)))
         Z = (M * rho**2).repeat_interleave(inits)
         objective = target.objective
+        weight, diversity = diversity_term(ctx, inits)
+        layers = list(dict.fromkeys(objective.layers + (diversity.layers if diversity else ())))
 
         def data_loss(feats):  # Eq. (4) with Phi0 = e_i
-            return -objective(feats) / Z
+            loss = -objective(feats) / Z
+            if diversity is not None:  # relative to the normalized activation a / M
+                loss = loss - weight * diversity(feats) / rho**2
+            return loss
 
-        B, _, _ = prior_constants(ctx)
-        init = random_init(
-            (units * inits, 3, *model.spec.size),
-            B,
-            float(cfg.get("init_scale", 0.1)),
-            ctx.generator(),
-        )
+        C = resolve_C(ctx, lambda balance: unit_C(ctx, objective, Z[::inits], balance))
         problem = PreImageProblem(
             data_loss,
-            list(objective.layers),
-            init,
-            C=float(cfg.C),
+            layers,
+            None,  # the parameterization's own random start
+            C=C.repeat_interleave(inits) if isinstance(C, torch.Tensor) else C,
             stride=rf.stride,
             finetune_iterations=int(cfg.get("finetune_iterations", 0)),
+            keys=image_keys(target.indices or [0], inits),
+            batch=units * inits,
+            size=model.spec.size,
         )
         trace = optimize_preimage(
             ctx, problem, int(cfg.iterations), desc=f"activation_max {objective}"
         )
-        return self._report(ctx, trace, M, rho, inits)
+        result = self._report(ctx, trace, M, rho, inits)
+        result.metrics["C"] = torch.as_tensor(C).float().flatten().tolist()
+        return result
 
     def _report(self, ctx, trace, M, rho, inits) -> Result:
         model, target = ctx.model, ctx.target
-        feats = evaluate(ctx, trace.x, list(target.objective.layers))
+        _, diversity = diversity_term(ctx, inits)
+        div_layers = list(diversity.layers) if diversity else []
+        feats = evaluate(ctx, trace.x, list(target.objective.layers) + div_layers)
         achieved = target.objective(feats).cpu()
         M_rep = M.cpu().repeat_interleave(inits)
         images = to_unit_images(ctx, trace.x)
@@ -110,6 +135,13 @@ class ActivationMax(Method):
             "Z_rho": rho,
             "jitter_T": ctx.regularizers.jitter(model.receptive_field(target.layer).stride).T,
         }
+        if inits > 1:  # how alike one unit's visualizations are (1 = same Gram matrices)
+            layer = div_layers[0] if div_layers else target.layer
+            if layer not in feats:
+                feats.update(evaluate(ctx, trace.x, [layer]))
+            sim = gram_similarity(feats[layer], inits)
+            metrics["gram_similarity_layer"] = layer
+            metrics["gram_similarity"] = float(sim.mean())
         if OUTPUT in feats and model.num_classes:
             probs = feats[OUTPUT].softmax(-1).cpu()
             if target.kind == "logit":
@@ -122,8 +154,16 @@ class ActivationMax(Method):
             from vizlab.metrics import topk_labels
 
             metrics["top5"] = topk_labels(feats[OUTPUT])[0]
+        nrow = int(np.ceil(np.sqrt(len(images))))
+        extras = {k: v.expand(-1, 3, -1, -1).cpu() for k, v in trace.extras.items()}
+        if "alpha" in extras:  # MaCo: the image over white, opaque where it mattered
+            alpha = extras["alpha"]
+            extras["visualization_alpha"] = images.cpu() * alpha + (1 - alpha)
         return Result(
-            images={"visualization": grid(images, nrow=int(np.ceil(np.sqrt(len(images)))))},
+            images={
+                "visualization": grid(images, nrow=nrow),
+                **{k: grid(v, nrow=nrow) for k, v in extras.items()},
+            },
             metrics=metrics,
             figures={
                 "grid_labelled": labelled_grid(
@@ -134,5 +174,5 @@ class ActivationMax(Method):
                 ),
                 "energy": curves(trace.history),
             },
-            tensors={"visualization": images.cpu()},
+            tensors={"visualization": images.cpu(), **extras},
         )

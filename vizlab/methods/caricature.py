@@ -1,11 +1,13 @@
 """Visualization by caricaturization (M&V Sect. 7): start from x0 and maximize
-<Phi(x), Phi0>/Z with Phi0 = max(0, Phi(x0)) and Z = ||Phi0||^2 (Eq. 4), C = 1."""
+<Phi(x), Phi0>/Z with Phi0 = max(0, Phi(x0)) and Z = ||Phi0||^2 (Eq. 4). The paper's C = 1 is
+``method.C=1``; the default ``auto`` balances the terms (see calibration.py)."""
 
 from __future__ import annotations
 
 import torch
 
 from vizlab.methods.base import Method, Result, RunContext
+from vizlab.methods.calibration import balanced_C, resolve_C
 from vizlab.methods.preimage import PreImageProblem, evaluate, optimize_preimage, to_unit_images
 from vizlab.plotting import curves, grid, labelled_grid
 
@@ -24,11 +26,15 @@ class Caricature(Method):
         def inner(feats) -> torch.Tensor:
             return (feats[layer] * phi0).flatten(1).sum(1) / Z
 
+        def data_loss_of_image(x: torch.Tensor) -> torch.Tensor:
+            return -inner(model.features(model.units.paper_to_model(x), [layer]))
+
+        C = resolve_C(ctx, lambda balance: balanced_C(ctx, data_loss_of_image, x0, balance))
         problem = PreImageProblem(
             lambda f: -inner(f),
             [layer],
             x0.clone(),
-            C=float(cfg.C),
+            C=C,
             stride=model.receptive_field(layer).stride,
             finetune_iterations=int(cfg.get("finetune_iterations", 0)),
         )
@@ -45,6 +51,7 @@ class Caricature(Method):
                 "layer_depth": model.depth(layer),
                 "inner_product_ratio_before": float(before.mean()),
                 "inner_product_ratio": float(after.mean()),
+                "C": float(torch.as_tensor(C).float().mean()),
                 "jitter_T": ctx.regularizers.jitter(model.receptive_field(layer).stride).T,
             },
             figures={

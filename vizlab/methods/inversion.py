@@ -10,9 +10,8 @@ from vizlab.methods.base import Method, Result, RunContext
 from vizlab.methods.preimage import (
     PreImageProblem,
     evaluate,
+    image_keys,
     optimize_preimage,
-    prior_constants,
-    random_init,
     to_unit_images,
 )
 from vizlab.metrics import (
@@ -48,18 +47,16 @@ class Inversion(Method):
                 diff = diff * m
             return diff.flatten(1).pow(2).sum(1) / denominator.clamp_min(1e-12)
 
-        B, _, _ = prior_constants(ctx)
-        n = len(refs) * inits
-        init = random_init(
-            (n, 3, *x0.shape[-2:]), B, float(cfg.get("init_scale", 0.1)), ctx.generator()
-        )
         problem = PreImageProblem(
             data_loss,
             [layer],
-            init,
+            None,  # the parameterization's own random start
             C=float(cfg.C),
             stride=model.receptive_field(layer).stride,
             finetune_iterations=int(cfg.get("finetune_iterations", 50)),
+            keys=image_keys(range(len(refs)), inits),
+            batch=len(refs) * inits,
+            size=tuple(x0.shape[-2:]),
         )
         trace = optimize_preimage(
             ctx, problem, int(cfg.iterations), desc=f"inversion {layer} C={cfg.C}"

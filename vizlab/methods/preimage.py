@@ -3,14 +3,23 @@
     x* = argmin_x  sum_r w_r R_r(x) + C E_tau[ l(Phi(jitter(x; tau)), Phi_0) ]
 
 shared by inversion, activation maximization and caricaturization, which differ only in the
-loss l, the constant C and the start point. Images are optimized in paper units (RGB 0..255,
+loss l, the constant C and the start point. Images are rendered in paper units (RGB 0..255,
 mean subtracted) so the paper's constants apply as printed; the model sees them converted to
 its own input normalization.
+
+The image comes from the configured parameterization (``param=pixel`` is the paper's setting:
+the pixels themselves, bounded by B+), rendered on a canvas T-1 pixels larger than the network
+input for the paper's jitter. Each step: jittered crop -> configured random transforms
+(``transforms=...``, none by default) -> model; after the optimizer step the parameterization
+projects its constraint and the transforms' post-step hooks (Yosinski's blur / clipping) edit
+the image. Every image has its own random streams (start and transforms), seeded from
+``method.seed`` and the image's key, so a batch of images gives the same result as rendering
+each image alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -19,31 +28,42 @@ from tqdm.auto import tqdm
 
 from vizlab.methods.base import RunContext
 from vizlab.optim import PreImageSGD, build_optimizer
-from vizlab.optim.preimage_sgd import project_pixels
+from vizlab.params import build_param
+from vizlab.regularizers.jitter import Jitter
 from vizlab.targets.objectives import Features
+from vizlab.transforms import build_transforms, fit
 
 
 @dataclass
 class PreImageProblem:
     """One batch of independent pre-image problems.
 
-    ``data_loss`` maps captured features to l(.) per image; ``x_init`` is N x 3 x H x W in
-    paper units at the network's input size; ``stride`` sets the jitter T."""
+    ``data_loss`` maps captured features to l(.) per image; ``x_init`` is the start image,
+    N x 3 x H x W in paper units at the network's input size, or None for the
+    parameterization's own random start (then ``batch`` images of ``size``, default the
+    model's input size); ``stride`` sets the jitter T. ``keys`` name the images for their
+    random streams (default 0..N-1): give the same key to the same unit in every run so that
+    batched and separate runs agree."""
 
     data_loss: Callable[[Features], torch.Tensor]
     layers: list[str]
-    x_init: torch.Tensor
+    x_init: torch.Tensor | None
     C: float
     stride: int
     finetune_iterations: int = 0
+    keys: Sequence[int] | None = None
+    batch: int | None = None
+    size: tuple[int, int] | None = None
 
 
 @dataclass
 class PreImageTrace:
-    """The optimized images (paper units, network size) and the per-step energy terms."""
+    """The optimized images (paper units, network size), the per-step energy terms and the
+    parameterization's extra per-image maps (e.g. MaCo's ``alpha``, N x 1 x H x W)."""
 
     x: torch.Tensor
     history: dict[str, list[float]] = field(default_factory=dict)
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 def prior_constants(ctx: RunContext) -> tuple[float, float, float]:
@@ -71,23 +91,73 @@ def pad_for_jitter(x: torch.Tensor, pad: int) -> torch.Tensor:
     return F.pad(x, (before, after, before, after), mode=mode)
 
 
+SEED_STRIDE = 1_000_003
+"""Image ``key`` uses seeds ``method.seed + stream + SEED_STRIDE * key`` (stream 0: start,
+1: transforms), so key 0 keeps the streams of ``ctx.generator()`` / ``ctx.generator(1)``."""
+
+
+def image_generators(ctx: RunContext, keys: Sequence[int], stream: int) -> list[torch.Generator]:
+    """One CPU generator per image for the given random stream (0: start, 1: transforms)."""
+    return [ctx.generator(offset=stream + SEED_STRIDE * int(key)) for key in keys]
+
+
+def image_keys(ids: Sequence[int], inits: int = 1) -> list[int]:
+    """Keys of images laid out id-major with ``inits`` starts each (``repeat_interleave``):
+    ``id + 100_000 * start``, so the first start of an id (a unit, a reference image) has
+    the same random streams whatever else is in the batch."""
+    return [int(i) + 100_000 * k for i in ids for k in range(inits)]
+
+
+def jitter_crops(jitter: Jitter, x: torch.Tensor, taus: Sequence[tuple[int, int]]) -> torch.Tensor:
+    """Each image's own jittered crop (Eq. 7)."""
+    if len(set(taus)) == 1:
+        return jitter.crop(x, taus[0])
+    return torch.cat([jitter.crop(x[i : i + 1], tau) for i, tau in enumerate(taus)])
+
+
 def optimize_preimage(
     ctx: RunContext, problem: PreImageProblem, iterations: int, desc: str = "pre-image"
 ) -> PreImageTrace:
-    """Run Algorithm 1 (or Adam) on the energy; fine-tuning runs without jitter at a tenth of
-    the learning rate with the momentum reset (Sect. 3.4)."""
+    """Run Algorithm 1 (or Adam) on the energy; fine-tuning runs without jitter and random
+    transforms at a tenth of the learning rate with the momentum reset (Sect. 3.4).
+
+    The optimizer is ``param.optimizer`` when the parameterization config sets one (Fourier
+    and MaCo: Adam, since Algorithm 1's learning-rate rule is for pixels in paper units),
+    else the ``optimizer`` group. The regularizers group's penalties are added only when
+    ``param.penalties`` (pixels: yes; Fourier and MaCo are a prior of their own: no)."""
     model, units = ctx.model, ctx.model.units
-    B, alpha, b_plus = prior_constants(ctx)
+    B, alpha, _ = prior_constants(ctx)
     stack = ctx.regularizers
     jitter = stack.jitter(problem.stride)
-    x = pad_for_jitter(problem.x_init.to(ctx.device), jitter.pad).detach().clone()
-    x.requires_grad_(True)
-    h, w = problem.x_init.shape[-2:]
+    transforms = build_transforms(ctx.cfg.get("transforms"))
+    if problem.x_init is not None:
+        n, (h, w) = problem.x_init.shape[0], tuple(problem.x_init.shape[-2:])
+    else:
+        n, (h, w) = int(problem.batch or 1), tuple(problem.size or model.spec.size)
+    keys = list(problem.keys) if problem.keys is not None else list(range(n))
+    if len(keys) != n:
+        raise ValueError(f"{len(keys)} keys for {n} images")
+    param = build_param(
+        ctx.cfg.get("param"),
+        ctx,
+        n,
+        (h, w),
+        init=problem.x_init,
+        generators=image_generators(ctx, keys, 0),
+        margin=jitter.pad,
+    )
+    # The bound B+ is the pixel parameterization's projection (param.project_), not Adam's.
     optimizer = build_optimizer(
-        ctx.cfg.optimizer, [x], num_pixels=h * w, B=B, alpha=alpha, bound=b_plus
+        param.optimizer or ctx.cfg.optimizer,
+        param.parameters(),
+        num_pixels=h * w,
+        B=B,
+        alpha=alpha,
+        bound=None,
     )
     algorithm1 = isinstance(optimizer, PreImageSGD)
-    generator = ctx.generator(offset=1)
+    generators = image_generators(ctx, keys, 1)
+    need_grad = param.wants_grad or transforms.wants_grad
     history: dict[str, list[float]] = {"energy": [], "data": []}
     total = iterations + problem.finetune_iterations
     bar = tqdm(range(total), desc=desc, disable=not ctx.progress, leave=False)
@@ -100,18 +170,33 @@ def optimize_preimage(
             else:
                 for group in optimizer.param_groups:
                     group["lr"] *= 0.1
-        tau = jitter.center() if finetuning else jitter.sample(generator)
-        crop = jitter.crop(x, tau)
+        x = param.paper()
+        # the data term's own gradient w.r.t. the image, for MaCo's alpha and Yosinski's
+        # contribution clipping, flows through this extra view
+        seen = x.view_as(x) if need_grad else x
+        if need_grad:
+            seen.retain_grad()
+        if finetuning:
+            crop = jitter.crop(seen, jitter.center())
+        else:
+            crop = jitter_crops(jitter, seen, [jitter.sample(g) for g in generators])
+            if transforms.transforms:
+                crop = fit(transforms(crop, generators), (h, w))
         feats = model.features(units.paper_to_model(crop), problem.layers)
         data = problem.data_loss(feats)
-        prior, terms = stack(x)
+        prior, terms = stack(x) if param.penalties else (data.new_zeros(n), {})
         energy = prior + problem.C * data
         optimizer.zero_grad(set_to_none=True)
         energy.sum().backward()
         optimizer.step()
-        if not algorithm1:
+        param.project_()
+        grad = seen.grad if need_grad else None
+        param.observe(grad)
+        if transforms.hooks:
             with torch.no_grad():
-                project_pixels(x, b_plus)
+                edited = transforms.after_step(step, param.paper().detach(), grad)
+                if edited is not None:
+                    param.assign_(edited)
         history["energy"].append(float(energy.detach().mean()))
         history["data"].append(float(data.detach().mean()))
         for name, value in terms.items():
@@ -121,8 +206,9 @@ def optimize_preimage(
                 energy=f"{history['energy'][-1]:.4g}", data=f"{history['data'][-1]:.4g}"
             )
     with torch.no_grad():
-        final = jitter.crop(x, jitter.center()).detach().clone()
-    return PreImageTrace(final, history)
+        final = jitter.crop(param.paper(), jitter.center()).detach().clone()
+        extras = {k: jitter.crop(v, jitter.center()).clone() for k, v in param.extras().items()}
+    return PreImageTrace(final, history, extras)
 
 
 def to_unit_images(ctx: RunContext, x_paper: torch.Tensor) -> torch.Tensor:

@@ -108,7 +108,14 @@ def load_checkpoint_file(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def _load_state(model: nn.Module, state: dict[str, torch.Tensor], source: str, name: str) -> None:
-    result = model.load_state_dict(state, strict=False)
+    try:
+        result = model.load_state_dict(state, strict=False)
+    except RuntimeError as err:  # shape mismatches raise even with strict=False
+        first = next((line.strip() for line in str(err).splitlines()[1:] if line.strip()), "")
+        raise VizlabError(
+            f"The weights in {source} do not fit timm model '{name}': {first[:200]}. Check "
+            "that model.name names the architecture the checkpoint was trained with."
+        ) from err
     if result.missing_keys or result.unexpected_keys:
         raise VizlabError(
             f"The weights in {source} do not fit timm model '{name}': "

@@ -4,6 +4,8 @@ name and the unit indices against the model."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import reduce
+from pathlib import Path
 
 import torch
 from omegaconf import DictConfig, ListConfig
@@ -12,13 +14,26 @@ from vizlab.errors import VizlabError
 from vizlab.models.wrapper import OUTPUT, VisionModel
 from vizlab.targets.objectives import (
     ChannelObjective,
+    DirectionObjective,
     LayerEnergy,
     LogitObjective,
     NeuronObjective,
     Objective,
+    TokenDimObjective,
 )
+from vizlab.targets.tokens import TokenLayout, describe, parse_tokens
 
-KINDS = ("layer", "logit", "channel", "neuron")
+KINDS = (
+    "layer",
+    "logit",
+    "channel",
+    "neuron",
+    "direction",
+    "token_dim",
+    "vit_mlp",
+    "composite",
+)
+TOKEN_KINDS = ("token_dim", "vit_mlp")
 
 
 @dataclass
@@ -35,12 +50,15 @@ class TargetSpec:
     indices: list[int] | None
     objective: Objective
     mask: torch.Tensor | None = None
+    labels: list[str] | None = None
 
     @property
     def num_units(self) -> int:
         return len(self.indices) if self.indices else 1
 
     def unit_labels(self, model: VisionModel) -> list[str]:
+        if self.labels:
+            return list(self.labels)
         if not self.indices:
             return [self.layer]
         if self.kind == "logit" and model.num_classes == 1000:
@@ -74,20 +92,67 @@ def _num_units(model: VisionModel, layer: str, shape: tuple[int, ...]) -> int:
     return shape[-1] if len(shape) == 3 else shape[1]
 
 
+def _layer_of(cfg: DictConfig, kind: str, model: VisionModel) -> str:
+    if kind == "logit":
+        return OUTPUT
+    if kind == "vit_mlp":
+        TokenLayout.from_model(model)  # a clear error on CNNs before any layer lookup
+        if not cfg.get("layer"):
+            if cfg.get("block") is None:
+                raise VizlabError(
+                    "target=vit_mlp needs target.block=<block number> (its MLP hidden units "
+                    "are blocks.<block>.mlp.fc1) or an explicit target.layer."
+                )
+            return f"blocks.{int(cfg.block)}.mlp.fc1"
+    layer = cfg.get("layer")
+    if not layer:
+        raise VizlabError(f"target={kind} needs target.layer=<module path>.")
+    return str(layer)
+
+
+def _token_layout(
+    kind: str, model: VisionModel, layer: str, shape: tuple[int, ...]
+) -> TokenLayout | None:
+    """The ViT token layout when ``layer`` outputs tokens (required for token kinds)."""
+    tokens_shaped = layer != OUTPUT and len(shape) == 3
+    if kind in TOKEN_KINDS:
+        layout = TokenLayout.from_model(model)
+        if not tokens_shaped:
+            raise VizlabError(
+                f"target={kind} needs a layer that outputs tokens (N x T x D), but '{layer}' "
+                f"outputs {shape}. Use a block output (blocks.3) or an MLP layer "
+                "(blocks.3.mlp.fc1)."
+            )
+        layout.prefix_of(shape[1], layer)
+        return layout
+    if model.is_vit and tokens_shaped:
+        layout = TokenLayout.from_model(model)
+        layout.prefix_of(shape[1], layer)
+        return layout
+    return None
+
+
 def build_target(cfg: DictConfig, model: VisionModel) -> TargetSpec:
+    """A :class:`TargetSpec` from the ``target`` config (kinds: see ``KINDS``)."""
     kind = cfg.get("kind", "layer")
     if kind not in KINDS:
         raise VizlabError(f"target.kind='{kind}' is unknown. Known: {', '.join(KINDS)}.")
-    layer = OUTPUT if kind == "logit" else cfg.get("layer")
-    if not layer:
-        raise VizlabError(f"target={kind} needs target.layer=<module path>.")
+    if kind == "composite":
+        return _composite(cfg, model)
+    layer = _layer_of(cfg, kind, model)
     if kind == "logit" and not model.num_classes:
         raise VizlabError(
             f"target=logit needs a classification head, but {model.name} has none "
-            "(num_classes=0). Use target=channel or another layer target."
+            "(num_classes=0), so it has no logits. Use a layer target instead: "
+            f"{'target=token_dim or vit_mlp, ' if model.is_vit else ''}target=channel, neuron, "
+            "layer or direction; class logits need a classifier (e.g. a timm ViT with "
+            "model.pretrained=true, which needs network access)."
         )
     model.resolve(layer)
     shape = model.output_shapes([layer])[layer] if layer != OUTPUT else (1, model.num_classes)
+    layout = _token_layout(kind, model, layer, shape)
+    if kind == "direction":
+        return _direction(cfg, model, layer, shape, layout)
     indices = parse_indices(cfg.get("index"))
     if kind != "layer" and indices is None:
         raise VizlabError(f"target={kind} needs target.index=<int or list of ints>.")
@@ -95,20 +160,168 @@ def build_target(cfg: DictConfig, model: VisionModel) -> TargetSpec:
         n = _num_units(model, layer, shape)
         bad = [i for i in indices if not 0 <= i < n]
         if bad:
-            what = "classes" if kind == "logit" else f"channels at '{layer}' (shape {shape[1:]})"
+            if kind == "logit":
+                what = "classes"
+            elif layout is not None:
+                what = f"hidden dimensions at '{layer}' (shape {shape[1:]})"
+            else:
+                what = f"channels at '{layer}' (shape {shape[1:]})"
             raise VizlabError(
                 f"target.index={bad[0] if len(bad) == 1 else bad} is out of range: the model has "
                 f"{n} {what}, so valid indices are 0..{n - 1}."
             )
+    labels = None
     if kind == "logit":
         objective: Objective = LogitObjective(indices)
     elif kind == "channel":
         objective = ChannelObjective(layer, indices)
     elif kind == "neuron":
-        objective = NeuronObjective(layer, indices, cfg.get("position"))
+        position = _position(cfg.get("position"), layer, shape, layout)
+        objective = NeuronObjective(layer, indices, position, layout)
+    elif kind in TOKEN_KINDS:
+        tokens = parse_tokens(cfg.get("tokens", "all"))
+        layout.weights(tokens, shape[1], layer)  # validate the selection now
+        objective = TokenDimObjective(layer, indices, layout, tokens)
+        labels = [f"{layer}:{i} {describe(tokens)}" for i in indices]
     else:
         objective = LayerEnergy(layer)
-    return TargetSpec(kind, layer, indices, objective, _mask(cfg, shape, layer))
+    return TargetSpec(kind, layer, indices, objective, _mask(cfg, shape, layer), labels)
+
+
+def _position(value, layer: str, shape: tuple[int, ...], layout: TokenLayout | None):
+    """``target.position`` of a neuron: [y, x] on a CNN map, or a patch of the ViT token grid
+    ([row, col], a row-major patch index, or center); null is the centre."""
+    if value is None:
+        return None
+    if layout is not None:
+        where = parse_tokens(value)
+        if isinstance(where, str) and where != "center":
+            raise VizlabError(
+                f"target.position={value!r}: a ViT neuron sits at one patch; give [row, col], a "
+                "patch index, or center."
+            )
+        return divmod(layout.patch_index(where), layout.grid[1])
+    if len(shape) != 4:
+        raise VizlabError(
+            f"target.position={value!r} needs a spatial layer, but '{layer}' outputs {shape}."
+        )
+    h, w = shape[-2:]
+    if isinstance(value, str) or len(value) != 2:
+        raise VizlabError(
+            f"target.position={value!r} is not [y, x]; '{layer}' has a {h}x{w} feature map "
+            "(null: the centre)."
+        )
+    y, x = (int(v) for v in value)
+    if not (0 <= y < h and 0 <= x < w):
+        raise VizlabError(
+            f"target.position=[{y}, {x}] is outside the {h}x{w} feature map of '{layer}'; valid "
+            f"rows are 0..{h - 1} and columns 0..{w - 1} (null: the centre)."
+        )
+    return (y, x)
+
+
+def _direction(
+    cfg: DictConfig,
+    model: VisionModel,
+    layer: str,
+    shape: tuple[int, ...],
+    layout: TokenLayout | None,
+) -> TargetSpec:
+    """A direction in channel space: ``vector`` (list, file, or random) over all channels, or
+    over ``channels`` only."""
+    n = _num_units(model, layer, shape)
+    channels = parse_indices(cfg.get("channels"))
+    if channels is not None and any(not 0 <= c < n for c in channels):
+        raise VizlabError(f"target.channels={channels} must lie in 0..{n - 1} for '{layer}'.")
+    size = len(channels) if channels is not None else n
+    raw = cfg.get("vector", "random")
+    if raw is None or raw == "random":
+        g = torch.Generator().manual_seed(int(cfg.get("seed", 0)))
+        weights = torch.randn(size, generator=g)
+        source = f"random seed {int(cfg.get('seed', 0))}"
+    elif isinstance(raw, str):
+        weights = _load_vector(raw)
+        source = raw
+    else:
+        weights = torch.as_tensor([float(v) for v in raw])
+        source = "vector"
+    if weights.numel() != size:
+        raise VizlabError(
+            f"target.vector has {weights.numel()} entries, but it needs {size} "
+            f"({'one per target.channels entry' if channels is not None else 'one per channel'} "
+            f"of '{layer}', shape {shape[1:]})."
+        )
+    if float(weights.norm()) == 0.0:
+        raise VizlabError("target.vector is all zeros; a direction needs a non-zero vector.")
+    vector = torch.zeros(n)
+    vector[channels if channels is not None else slice(None)] = weights.float().flatten()
+    tokens = parse_tokens(cfg.get("tokens", "all")) if layout is not None else "all"
+    if layout is not None:
+        layout.weights(tokens, shape[1], layer)
+    label = f"direction {layer} ({source})"
+    objective = DirectionObjective(layer, vector, layout, tokens, label)
+    return TargetSpec("direction", layer, None, objective, None, [label])
+
+
+def _load_vector(path: str) -> torch.Tensor:
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise VizlabError(
+            f"target.vector='{path}' is neither 'random', a list of numbers, nor an existing "
+            ".pt/.npy/.txt file holding one weight per channel."
+        )
+    if file.suffix == ".npy":
+        import numpy as np
+
+        return torch.from_numpy(np.load(file)).float()
+    if file.suffix in (".pt", ".pth"):
+        return torch.as_tensor(torch.load(file, map_location="cpu", weights_only=True)).float()
+    import numpy as np
+
+    return torch.from_numpy(np.loadtxt(file, ndmin=1)).float()
+
+
+def _composite(cfg: DictConfig, model: VisionModel) -> TargetSpec:
+    """A weighted sum of terms, each a target config plus ``weight`` (lucid's a + 0.5 * b).
+
+    Terms with several units must agree on how many; single-unit terms apply to every unit.
+    """
+    terms = cfg.get("terms")
+    if not terms or not isinstance(terms, ListConfig):
+        raise VizlabError(
+            "target=composite needs target.terms, a list of target configs with weights, e.g. "
+            "[{kind: channel, layer: blocks.3, index: 0, weight: 1.0}, "
+            "{kind: layer, layer: blocks.2, weight: 0.5}]."
+        )
+    parts: list[tuple[float, TargetSpec]] = []
+    for k, term in enumerate(terms):
+        if not isinstance(term, DictConfig):
+            raise VizlabError(f"target.terms[{k}]={term!r} is not a target config (a mapping).")
+        try:
+            weight = float(term.get("weight", 1.0))
+        except (TypeError, ValueError) as err:
+            raise VizlabError(
+                f"target.terms[{k}].weight={term.get('weight')!r} is not a number."
+            ) from err
+        parts.append((weight, build_target(term, model)))
+    counts = sorted({s.num_units for _, s in parts if s.num_units > 1})
+    if len(counts) > 1:
+        raise VizlabError(
+            f"target.terms have different numbers of units ({counts}); terms must have one "
+            "unit each or all the same number of units."
+        )
+    units = counts[0] if counts else 1
+    objective = reduce(lambda a, b: a + b, [w * s.objective for w, s in parts])
+    labels = []
+    for u in range(units):
+        pieces = []
+        for w, s in parts:
+            lab = s.unit_labels(model)
+            pieces.append(("" if w == 1 else f"{w:g}*") + lab[u if len(lab) > 1 else 0])
+        labels.append(" + ".join(pieces).replace("+ -", "- "))
+    indices = next((s.indices for _, s in parts if s.num_units > 1), None)
+    layer = model.deepest([s.layer for _, s in parts])
+    return TargetSpec("composite", layer, indices, objective, None, labels)
 
 
 def _mask(cfg: DictConfig, shape: tuple[int, ...], layer: str) -> torch.Tensor | None:

@@ -11,6 +11,13 @@ from collections.abc import Callable, Sequence
 import torch
 
 from vizlab.models.wrapper import OUTPUT
+from vizlab.targets.tokens import (
+    TokenLayout,
+    TokenSelection,
+    as_token_tensor,
+    describe,
+    select_tokens,
+)
 
 Features = dict[str, torch.Tensor]
 
@@ -97,11 +104,19 @@ class ChannelObjective(Objective):
 
 
 class NeuronObjective(Objective):
-    """One unit at one spatial position (default: the centre of the feature map)."""
+    """One unit at one spatial position (default: the centre of the feature map); on ViT
+    tokens the position is a patch of the token grid (``layout`` from timm)."""
 
-    def __init__(self, layer: str, index: Sequence[int], position: Sequence[int] | None = None):
+    def __init__(
+        self,
+        layer: str,
+        index: Sequence[int],
+        position: Sequence[int] | None = None,
+        layout: TokenLayout | None = None,
+    ):
         self.layer, self.index = layer, torch.as_tensor(list(index))
         self.position = tuple(position) if position is not None else None
+        self.layout = layout
         super().__init__([layer], self._score, f"neuron {layer}{list(index)}")
 
     def _score(self, f: Features) -> torch.Tensor:
@@ -110,9 +125,104 @@ class NeuronObjective(Objective):
         rows = torch.arange(act.shape[0], device=act.device)
         if act.dim() == 2:
             return act[rows, idx]
+        if self.layout is not None:  # ViT tokens N x T x D: one patch token
+            where: TokenSelection = self.position or "center"  # type: ignore[assignment]
+            return select_tokens(as_token_tensor(act), self.layout, where, self.layer)[rows, idx]
         h, w = act.shape[-2:]
         y, x = self.position if self.position is not None else ((h - 1) // 2, (w - 1) // 2)
         return act[rows, idx, y, x]
+
+
+class TokenDimObjective(Objective):
+    """ViT hidden dimension ``idx`` of a token tensor, averaged over the selected tokens: the AM
+    paper's hidden_states[layer][:, :, idx] aggregated over ``all`` tokens (Sect. 3.4), or over
+    ``cls`` / ``patch_mean`` / one patch."""
+
+    def __init__(
+        self,
+        layer: str,
+        index: Sequence[int],
+        layout: TokenLayout,
+        tokens: TokenSelection = "all",
+    ):
+        self.layer, self.index = layer, torch.as_tensor(list(index))
+        self.layout, self.tokens = layout, tokens
+        super().__init__(
+            [layer], self._score, f"token_dim {layer}{list(index)} ({describe(tokens)})"
+        )
+
+    def _score(self, f: Features) -> torch.Tensor:
+        act = as_token_tensor(f[self.layer], self.layer)
+        idx = _per_image(self.index, act.shape[0]).to(act.device)
+        rows = torch.arange(act.shape[0], device=act.device)
+        per_token = act[rows, :, idx]  # N x T
+        w = self.layout.weights(self.tokens, act.shape[1], self.layer).to(per_token)
+        return per_token @ w
+
+
+class DirectionObjective(Objective):
+    """Projection of the activations on a unit vector v in channel space, averaged over
+    positions (or the selected ViT tokens): <phi(x)_u, v> / ||v|| (lucid's ``direction``)."""
+
+    def __init__(
+        self,
+        layer: str,
+        vector: torch.Tensor,
+        layout: TokenLayout | None = None,
+        tokens: TokenSelection = "all",
+        description: str | None = None,
+    ):
+        self.layer = layer
+        self.vector = vector.flatten().float() / vector.float().norm().clamp_min(1e-12)
+        self.layout, self.tokens = layout, tokens
+        super().__init__([layer], self._score, description or f"direction {layer}")
+
+    def _score(self, f: Features) -> torch.Tensor:
+        act, v = f[self.layer], self.vector.to(f[self.layer])
+        if self.layout is not None and act.dim() in (3, 4):
+            tokens = as_token_tensor(act, self.layer)
+            return select_tokens(tokens, self.layout, self.tokens, self.layer) @ v
+        if act.dim() == 3:  # tokens without a layout: every token
+            return (act @ v).mean(1)
+        projected = torch.einsum("nc...,c->n...", act, v)
+        return projected.flatten(1).mean(1) if projected.dim() > 1 else projected
+
+
+def gram_matrices(act: torch.Tensor) -> torch.Tensor:
+    """N x C x C Gram matrices over positions (N x C x H x W) or tokens (N x T x D)."""
+    if act.dim() == 2:
+        feats = act.unsqueeze(-1)
+    elif act.dim() == 3:  # ViT tokens: channels are the hidden dimensions
+        feats = act.transpose(1, 2)
+    else:
+        feats = act.flatten(2)
+    return feats @ feats.transpose(1, 2) / feats.shape[-1]
+
+
+def gram_similarity(act: torch.Tensor, group: int) -> torch.Tensor:
+    """Per image, the mean cosine similarity of its Gram matrix with those of the other images
+    in its group (consecutive runs of ``group`` images: one unit's initializations)."""
+    n = act.shape[0]
+    if group < 2:
+        return act.new_zeros(n)
+    if n % group:
+        raise ValueError(f"batch of {n} does not divide into groups of {group}")
+    grams = torch.nn.functional.normalize(gram_matrices(act).flatten(1), dim=1, eps=1e-10)
+    grams = grams.view(n // group, group, -1)
+    sim = grams @ grams.transpose(1, 2)  # groups x g x g
+    off_diagonal = sim.sum(-1) - sim.diagonal(dim1=1, dim2=2)
+    return (off_diagonal / (group - 1)).reshape(n)
+
+
+class Diversity(Objective):
+    """Olah et al. 2017 "diversity": minus the pairwise cosine similarity of the Gram matrices
+    of ``layer`` among the images of one unit, so a batch shows several facets of the unit."""
+
+    def __init__(self, layer: str, group: int):
+        self.layer, self.group = layer, int(group)
+        super().__init__(
+            [layer], lambda f: -gram_similarity(f[layer], self.group), f"diversity {layer}"
+        )
 
 
 class LayerEnergy(Objective):

@@ -1,0 +1,146 @@
+"""Speed of one optimization step, in one run, against the physical limit and against a peer.
+
+The physical limit of one step is the forward + backward pass of the network prefix that the
+objective needs (SPEC §5). vizlab stops the forward pass at the deepest layer an objective
+needs; torch-lucent's ``render_vis`` runs the whole network every step. For each objective we
+time, on the same model, image size and thread count:
+
+* ``limit``: forward to the layer + backward to the input (batch 1), best of several runs;
+* ``vizlab``: one step of vizlab's activation maximization (Fourier parameterization with
+  decorrelated colour and lucent's standard transforms, Adam) — the same work lucent does;
+* ``vizlab_paper``: one step of the paper's pixel energy with Algorithm 1;
+* ``lucent``: one step of ``render_vis`` with ``param.image(size, fft=True, decorrelate=True)``
+  and its standard transforms (skipped if torch-lucent is not installed).
+
+Usage: ``python benchmarks/run.py [--size 128] [--steps 30] [--threads 2]``. Results are
+printed as a table and written to ``benchmarks/results/latest.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def best_of(fn, repeats: int = 5) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def physical_limit(model, layer: str, size: int) -> float:
+    """Seconds for forward-to-``layer`` + backward-to-input at batch 1."""
+    x = torch.randn(1, 3, size, size, requires_grad=True)
+
+    def step():
+        feats = model.features(x, [layer])
+        feats[layer].mean().backward()
+        x.grad = None
+
+    return best_of(step)
+
+
+def vizlab_step(overrides: list[str], steps: int) -> float:
+    """Seconds per step of a full vizlab activation-maximization run (excluding set-up)."""
+    from tests.conftest import make_context
+    from vizlab.methods.activation_max import ActivationMax
+
+    ctx = make_context(*overrides, "method.iterations=2")
+    ActivationMax().run(ctx)  # set-up work: M over the photo set, receptive field, warm-up
+    ctx = make_context(*overrides, f"method.iterations={steps}")
+    t0 = time.perf_counter()
+    ActivationMax().run(ctx)
+    total = time.perf_counter() - t0
+    ctx2 = make_context(*overrides, "method.iterations=1")
+    t1 = time.perf_counter()
+    ActivationMax().run(ctx2)
+    one = time.perf_counter() - t1
+    return (total - one) / (steps - 1)
+
+
+def lucent_step(module, layer: str, channel: int, size: int, steps: int) -> float | None:
+    try:
+        from lucent.optvis import objectives, param, render, transform
+    except ImportError:
+        return None
+    lucent_layer = layer.replace(".", "_")
+    normalize = lambda x: (x - 0.5) / 0.5  # noqa: E731 - lite models use mean = std = 0.5
+    transforms = [*transform.standard_transforms, normalize]
+
+    def run(n: int) -> float:
+        t0 = time.perf_counter()
+        render.render_vis(
+            module, objectives.channel(lucent_layer, channel),
+            param_f=lambda: param.image(size, fft=True, decorrelate=True),
+            transforms=transforms, thresholds=(n,), preprocess=False, progress=False,
+            show_image=False, verbose=False,
+        )
+        return time.perf_counter() - t0
+
+    run(2)
+    return (run(steps) - run(1)) / (steps - 1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--layers", default="blocks.1,blocks.4")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    from tests.conftest import compose
+    from vizlab.runner import load_model
+
+    model = load_model(compose(f"data.size={args.size}"), torch.device("cpu"))
+    rows = []
+    for layer in args.layers.split(","):
+        common = ["method=activation_max", "target=channel", f"target.layer={layer}",
+                  "target.index=7", f"data.size={args.size}"]
+        limit = physical_limit(model, layer, args.size)
+        fast = vizlab_step([*common, "param=fourier", "transforms=standard", "optimizer=adam"],
+                           args.steps)
+        paper = vizlab_step(common, args.steps)
+        lucent = lucent_step(model.module, layer, 7, args.size, args.steps)
+        rows.append({
+            "layer": layer, "size": args.size, "limit_ms": 1e3 * limit,
+            "vizlab_ms": 1e3 * fast, "vizlab_paper_ms": 1e3 * paper,
+            "lucent_ms": None if lucent is None else 1e3 * lucent,
+            "vizlab_over_limit": fast / limit, "vizlab_paper_over_limit": paper / limit,
+            "lucent_over_vizlab": None if lucent is None else lucent / fast,
+        })
+    full = physical_limit(model, "output", args.size)
+    print(f"tf_efficientnet_lite0, {args.size} px, batch 1, {args.threads} threads; "
+          f"full forward+backward: {1e3 * full:.1f} ms")
+    print(f"{'channel objective':<18}{'limit':>9}{'vizlab':>9}{'x limit':>9}"
+          f"{'paper':>9}{'x limit':>9}{'lucent':>9}{'lucent/vizlab':>15}")
+    for r in rows:
+        lucent = "n/a" if r["lucent_ms"] is None else f"{r['lucent_ms']:.1f}"
+        ratio = "n/a" if r["lucent_over_vizlab"] is None else f"{r['lucent_over_vizlab']:.2f}"
+        print(f"{r['layer']:<18}{r['limit_ms']:>9.1f}{r['vizlab_ms']:>9.1f}"
+              f"{r['vizlab_over_limit']:>9.2f}{r['vizlab_paper_ms']:>9.1f}"
+              f"{r['vizlab_paper_over_limit']:>9.2f}{lucent:>9}{ratio:>15}")
+    out = ROOT / "benchmarks" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "latest.json").write_text(json.dumps({
+        "machine": platform.processor() or platform.machine(), "threads": args.threads,
+        "full_forward_backward_ms": 1e3 * full, "rows": rows,
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,231 @@
+"""Adversarial attacks (vizlab.attacks) and the ``adversarial`` method on tiny models."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vizlab.attacks import (
+    as_classifier,
+    attack_loss,
+    bim,
+    cw_l2,
+    fgsm,
+    perturbation_norms,
+    pgd,
+    run_attack,
+)
+from vizlab.errors import VizlabError
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """These tiny workloads run faster (and spin less on a shared CPU) with one thread."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def net() -> nn.Module:
+    """A tiny nonlinear 10-class CNN on 16 x 16 images (seeded random weights, conv weights
+    scaled up so the decision function is far from linear)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(16, 32, 3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(32, 32, 3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(512, 10),
+    )
+    with torch.no_grad():
+        for layer in model:
+            if isinstance(layer, nn.Conv2d):
+                layer.weight.mul_(3)
+    return model.eval().requires_grad_(False)
+
+
+@pytest.fixture(scope="module")
+def images() -> torch.Tensor:
+    x = torch.rand(6, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    x[:, :, :3] = 0.0  # saturated pixels exercise the [0, 1] clipping
+    x[:, :, -3:] = 1.0
+    return x
+
+
+def test_fgsm_equals_hand_computed_sign_gradient_on_linear_model():
+    torch.manual_seed(0)
+    w = torch.randn(5, 3 * 4 * 4)
+    x = torch.rand(2, 3, 4, 4)
+    y = torch.tensor([1, 3])
+    eps = 0.03
+    # d CE / d x for logits W x: W^T (softmax(W x) - onehot(y))
+    p = (x.flatten(1) @ w.T).softmax(-1)
+    grad = (p - F.one_hot(y, 5).float()) @ w
+    expected = (x + eps * grad.view_as(x).sign()).clamp(0, 1)
+    out = fgsm(lambda t: t.flatten(1) @ w.T, x, y, eps=eps)
+    torch.testing.assert_close(out, expected)
+    # targeted: step down the target's cross-entropy
+    t = torch.tensor([0, 0])
+    grad_t = (p - F.one_hot(t, 5).float()) @ w
+    expected_t = (x - eps * grad_t.view_as(x).sign()).clamp(0, 1)
+    torch.testing.assert_close(
+        fgsm(lambda t_: t_.flatten(1) @ w.T, x, eps=eps, target=0), expected_t
+    )
+
+
+def test_fgsm_on_vision_model_applies_its_normalization(ctx_factory):
+    model = ctx_factory("model=tiny_cnn", "data.size=32").model
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    xr = x.clone().requires_grad_(True)
+    logits = model.module(model.units.unit_to_model(xr))
+    y = logits.argmax(-1).detach()
+    F.cross_entropy(logits, y).backward()
+    expected = (x + (2 / 255) * xr.grad.sign()).clamp(0, 1)
+    torch.testing.assert_close(fgsm(model, x, eps=2 / 255), expected)
+
+
+@pytest.mark.parametrize("attack", ["fgsm", "bim", "pgd"])
+def test_linf_attacks_stay_in_the_ball_and_the_valid_range(net, images, attack):
+    eps = 8 / 255
+    kwargs = {"steps": 5} if attack != "fgsm" else {}
+    x_adv = run_attack(attack, net, images, eps=eps, **kwargs)
+    delta = x_adv - images
+    assert delta.abs().max() <= eps + 1e-6
+    assert x_adv.min() >= 0 and x_adv.max() <= 1
+    assert delta.abs().max() > eps / 2  # it did move
+
+
+def test_pgd_l2_stays_in_the_l2_ball(net, images):
+    eps = 0.5
+    x_adv = pgd(net, images, eps=eps, steps=5, norm="l2", generator=torch.Generator())
+    norms = perturbation_norms(x_adv - images)["l2"]
+    assert (norms <= eps + 1e-5).all()
+    assert x_adv.min() >= 0 and x_adv.max() <= 1
+
+
+def test_pgd_random_start_differs_from_bim(net, images):
+    a = pgd(net, images, eps=4 / 255, steps=1, generator=torch.Generator().manual_seed(0))
+    b = bim(net, images, eps=4 / 255, steps=1)
+    assert not torch.allclose(a, b)
+
+
+def test_pgd_raises_the_loss_more_than_fgsm(net, images):
+    eps = 16 / 255
+    y = net(images).argmax(-1)
+    with torch.no_grad():
+        loss_fgsm = attack_loss(net(fgsm(net, images, y, eps=eps)), y, False).mean()
+        x_pgd = pgd(net, images, y, eps=eps, steps=20, generator=torch.Generator())
+        loss_pgd = attack_loss(net(x_pgd), y, False).mean()
+        loss_clean = attack_loss(net(images), y, False).mean()
+    assert loss_fgsm > loss_clean
+    assert loss_pgd > loss_fgsm * 1.01
+
+
+@pytest.mark.parametrize("attack", ["bim", "pgd", "cw"])
+def test_targeted_attacks_reach_the_target(net, images, attack):
+    target = int(net(images).mean(0).argmin())  # the class the model believes least
+    if attack == "cw":
+        x_adv = cw_l2(net, images, target=target, steps=60, lr=0.05, c=10.0)
+    else:
+        x_adv = run_attack(attack, net, images, eps=32 / 255, steps=30, target=target)
+    assert (net(x_adv).argmax(-1) == target).float().mean() >= 5 / 6
+
+
+def test_cw_finds_smaller_l2_than_pgd_l2_at_success(net, images):
+    y = net(images).argmax(-1)
+    x_pgd = pgd(net, images, y, eps=1.0, steps=10, norm="l2", generator=torch.Generator())
+    x_cw = cw_l2(net, images, y, steps=50, lr=0.05, c=1.0, binary_search_steps=2)
+    both = (net(x_pgd).argmax(-1) != y) & (net(x_cw).argmax(-1) != y)
+    assert both.sum() >= 4
+    l2_pgd = perturbation_norms(x_pgd - images)["l2"][both]
+    l2_cw = perturbation_norms(x_cw - images)["l2"][both]
+    assert l2_cw.mean() < 0.5 * l2_pgd.mean()
+    assert x_cw.min() >= 0 and x_cw.max() <= 1
+
+
+def test_unknown_attack_and_norm_are_clear_errors(net, images):
+    with pytest.raises(VizlabError, match="pgdd.*Valid"):
+        run_attack("pgdd", net, images, eps=0.1)
+    with pytest.raises(VizlabError, match="l3"):
+        pgd(net, images, eps=0.1, norm="l3")
+
+
+def test_as_classifier_uses_units(ctx_factory):
+    model = ctx_factory("model=tiny_cnn", "data.size=32").model
+    x = torch.rand(1, 3, 32, 32)
+    torch.testing.assert_close(as_classifier(model)(x), model.module(model.units.unit_to_model(x)))
+
+
+def test_adversarial_method_untargeted_with_transfer(ctx_factory):
+    from vizlab.methods.adversarial import Adversarial
+
+    ctx = ctx_factory(
+        "model=tiny_cnn",
+        "method=adversarial",
+        "data.size=32",
+        "data.images=[chelsea,coffee,astronaut]",
+        "method.attack=bim",
+        "method.steps=3",
+        "method.transfer_models=[tiny_vit,tiny_cnn]",
+    )
+    result = Adversarial().run(ctx)
+    m = result.metrics
+    assert m["num_images"] == 3 and m["targeted"] is False
+    assert m["linf_max"] <= 4 / 255 + 1e-6
+    assert 0.0 <= m["success_rate"] <= 1.0
+    assert "transfer_tiny_vit_fooling_rate" in m
+    assert not any(k.startswith("transfer_tiny_cnn") for k in m)  # the attacked model itself
+    assert len(m["chelsea_adv_top5"]) == 5
+    # 3 x 3 tiles of 32 px with 2 px gutters: original | perturbation | adversarial per row
+    assert result.images["adversarial"].shape == (104, 104, 3)
+    assert result.tensors["adversarial"].shape == (3, 3, 32, 32)
+
+
+def test_adversarial_method_targeted_cw_and_bad_input(ctx_factory):
+    from vizlab.methods.adversarial import Adversarial
+
+    base = ("model=tiny_cnn", "method=adversarial", "data=chelsea", "data.size=32")
+    ctx = ctx_factory(
+        *base,
+        "method.attack=cw",
+        "method.target_class=7",
+        "method.cw.steps=5",
+        "method.transfer_models=[]",
+    )
+    m = Adversarial().run(ctx).metrics
+    assert m["targeted"] is True and m["target_class"] == 7 and m["norm"] == "l2"
+    assert "target_prob_mean" in m
+    with pytest.raises(VizlabError, match="target_class=1000"):
+        Adversarial().run(ctx_factory(*base, "method.target_class=1000"))
+    with pytest.raises(VizlabError, match="eps"):
+        Adversarial().run(ctx_factory(*base, "method.eps=-1"))
+    with pytest.raises(VizlabError, match="no_such_model"):
+        Adversarial().run(
+            ctx_factory(*base, "method.attack=fgsm", "method.transfer_models=[no_such_model]")
+        )
+
+
+def test_adversarial_default_data_is_the_colour_photos(compose_cfg):
+    cfg = compose_cfg("method=adversarial")
+    assert len(cfg.data.images) == 10
+    assert compose_cfg("method=adversarial", "data=chelsea").data.image == "chelsea"
+
+
+def test_pgd_fools_pretrained_lite0_on_chelsea(lite0):
+    from vizlab.data import builtin_photo, preprocess
+    from vizlab.models.wrapper import InputSpec
+
+    spec = InputSpec((128, 128), lite0.spec.mean, lite0.spec.std, "bicubic", 0.875)
+    x = preprocess(builtin_photo("chelsea"), spec)[None]
+    classify = as_classifier(lite0)
+    y = classify(x).argmax(-1)
+    x_adv = pgd(lite0, x, eps=2 / 255, steps=3, generator=torch.Generator())
+    assert (x_adv - x).abs().max() <= 2 / 255 + 1e-6
+    assert classify(x_adv).argmax(-1) != y

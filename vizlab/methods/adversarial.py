@@ -1,0 +1,242 @@
+"""Adversarial examples (lecture 21.7): FGSM, BIM, PGD and Carlini-Wagner L2 over the
+reference images, untargeted or targeted, with perturbation norms, confidences and transfer
+of the adversarial images to other (offline) models."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from omegaconf import DictConfig, OmegaConf
+
+from vizlab.attacks import as_classifier, check_norm, perturbation_norms, run_attack
+from vizlab.errors import VizlabError
+from vizlab.methods.base import Method, Result, RunContext
+from vizlab.metrics import topk_labels
+from vizlab.models.wrapper import VisionModel
+from vizlab.plotting import grid, labelled_grid
+
+DEFAULT_EPS = {"linf": 4 / 255, "l2": 1.0}
+
+
+def parse_eps(value: Any, norm: str) -> float:
+    """``method.eps`` as a float: a number, a fraction such as ``4/255``, or null (default)."""
+    if value is None:
+        return DEFAULT_EPS[norm]
+    try:
+        eps = float(Fraction(str(value).replace(" ", "")))
+    except (ValueError, ZeroDivisionError):
+        eps = -1.0
+    if not eps > 0:
+        raise VizlabError(
+            f"method.eps={value!r} is not a positive radius. Give a number in [0, 1] pixel "
+            "units or a fraction, e.g. method.eps=4/255 (L_inf) or method.eps=1.0 (L2)."
+        )
+    return eps
+
+
+def _target(value: Any, model: VisionModel) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or not 0 <= value < model.num_classes:
+        raise VizlabError(
+            f"method.target_class={value!r} is not a class of {model.name}. Give an integer in "
+            f"[0, {model.num_classes - 1}] (e.g. 309 = bee for ImageNet), or null for an "
+            "untargeted attack."
+        )
+    return value
+
+
+def _knobs(cfg: DictConfig, attack: str, norm: str, eps: float, ctx: RunContext) -> dict:
+    if attack == "cw":
+        cw = cfg.get("cw") or {}
+        return dict(
+            c=float(cw.get("c", 1.0)),
+            kappa=float(cw.get("kappa", 0.0)),
+            steps=int(cw.get("steps", 50)),
+            lr=float(cw.get("lr", 0.01)),
+            binary_search_steps=int(cw.get("binary_search_steps", 1)),
+            progress=ctx.progress,
+        )
+    knobs: dict[str, Any] = dict(eps=eps, norm=norm)
+    if attack in ("bim", "pgd"):
+        knobs.update(steps=int(cfg.steps), step_size=cfg.get("step_size"), progress=ctx.progress)
+    if attack == "pgd":
+        knobs.update(random_start=bool(cfg.get("random_start", True)), generator=ctx.generator())
+    return knobs
+
+
+def transfer_model_config(name: str) -> DictConfig:
+    """The model config ``conf/model/<name>.yaml`` (a clear error for unknown names)."""
+    from vizlab.cli import config_dir
+
+    folder = config_dir() / "model"
+    file = folder / f"{name}.yaml"
+    if not file.is_file():
+        choices = sorted(p.stem for p in folder.glob("*.yaml"))
+        raise VizlabError(
+            f"method.transfer_models contains {name!r}, which is not a model config. Valid: "
+            f"{', '.join(choices)} (files in conf/model/); use [] to skip transfer."
+        )
+    return OmegaConf.load(file)
+
+
+def load_transfer_model(model_cfg: DictConfig, size: int | None, device: torch.device):
+    """The model of ``model_cfg`` at its own input size (or ``size``)."""
+    from vizlab.runner import load_model
+
+    return load_model(OmegaConf.create({"model": model_cfg, "data": {"size": size}}), device)
+
+
+def transfer_metrics(
+    name: str,
+    other: VisionModel,
+    x: torch.Tensor,
+    x_adv: torch.Tensor,
+    labels: torch.Tensor,
+    adv_pred: torch.Tensor,
+    target: int | None,
+) -> dict[str, float]:
+    """How the adversarial images fare on another model (resized to its input size).
+
+    With the attacked model's clean top-1 as the label (no ground truth for the photos):
+    clean_agreement = other(x) == label; adv_accuracy = other(x_adv) == label;
+    fooling_rate = other(x_adv) != other(x) (the transfer success of an untargeted attack);
+    adv_class_agreement = other(x_adv) == attacked model's adversarial class;
+    target_rate = other(x_adv) == target (targeted attacks).
+    """
+    classify = as_classifier(other)
+
+    def predict(images: torch.Tensor) -> torch.Tensor:
+        if tuple(images.shape[-2:]) != tuple(other.spec.size):
+            images = F.interpolate(
+                images, size=other.spec.size, mode="bicubic", antialias=True, align_corners=False
+            ).clamp(0, 1)
+        with torch.no_grad():
+            return classify(images.to(other.device)).argmax(-1).cpu()
+
+    clean, adv = predict(x), predict(x_adv)
+    out = {
+        f"transfer_{name}_clean_agreement": (clean == labels).float().mean().item(),
+        f"transfer_{name}_adv_accuracy": (adv == labels).float().mean().item(),
+        f"transfer_{name}_fooling_rate": (adv != clean).float().mean().item(),
+        f"transfer_{name}_adv_class_agreement": (adv == adv_pred).float().mean().item(),
+    }
+    if target is not None:
+        out[f"transfer_{name}_target_rate"] = (adv == target).float().mean().item()
+    return out
+
+
+class Adversarial(Method):
+    name = "adversarial"
+    description = "FGSM / BIM / PGD / Carlini-Wagner adversarial examples with transfer"
+
+    def run(self, ctx: RunContext) -> Result:
+        cfg, model = ctx.method_cfg, ctx.model
+        attack = str(cfg.attack)
+        norm = "l2" if attack == "cw" else check_norm(str(cfg.get("norm", "linf")))
+        eps = parse_eps(cfg.get("eps"), norm) if attack != "cw" else float("nan")
+        target = _target(cfg.get("target_class"), model)
+        knobs = _knobs(cfg, attack, norm, eps, ctx)
+        classify = as_classifier(model)
+        refs = ctx.references
+        x = refs.images.to(ctx.device)
+        with torch.no_grad():
+            clean_logits = classify(x)
+        labels = clean_logits.argmax(-1)
+        batch = max(1, int(cfg.get("batch_size", 16)))
+        x_adv = torch.cat(
+            [
+                run_attack(
+                    attack,
+                    model,
+                    x[i : i + batch],
+                    labels=labels[i : i + batch],
+                    target=target,
+                    **knobs,
+                )
+                for i in range(0, len(x), batch)
+            ]
+        )
+        with torch.no_grad():
+            adv_logits = classify(x_adv)
+        metrics = self._metrics(attack, norm, eps, target, clean_logits, adv_logits, x, x_adv)
+        metrics["num_images"] = len(refs)
+        for i, name in enumerate(refs.names):
+            metrics[f"{name}_clean_top5"] = topk_labels(clean_logits[i : i + 1])[0]
+            metrics[f"{name}_adv_top5"] = topk_labels(adv_logits[i : i + 1])[0]
+        adv_pred = adv_logits.argmax(-1).cpu()
+        for other_name in list(cfg.get("transfer_models") or []):
+            other_cfg = transfer_model_config(str(other_name))
+            if other_cfg.name == ctx.cfg.model.name:
+                continue  # the attacked model itself
+            other = load_transfer_model(other_cfg, cfg.get("transfer_size"), ctx.device)
+            metrics.update(
+                transfer_metrics(
+                    other_name, other, x.cpu(), x_adv.cpu(), labels.cpu(), adv_pred, target
+                )
+            )
+        return self._result(ctx, x, x_adv, clean_logits, adv_logits, metrics)
+
+    @staticmethod
+    def _metrics(attack, norm, eps, target, clean_logits, adv_logits, x, x_adv) -> dict:
+        labels = clean_logits.argmax(-1)
+        adv_pred = adv_logits.argmax(-1)
+        probs = adv_logits.softmax(-1)
+        success = adv_pred == target if target is not None else adv_pred != labels
+        norms = perturbation_norms(x_adv - x)
+        metrics: dict[str, Any] = {
+            "attack": attack,
+            "norm": norm,
+            "eps": eps,
+            "eps_255": eps * 255 if norm == "linf" else float("nan"),
+            "targeted": target is not None,
+            "target_class": -1 if target is None else target,
+            "success_rate": success.float().mean().item(),
+            "linf_mean": norms["linf"].mean().item(),
+            "linf_max": norms["linf"].max().item(),
+            "linf_mean_255": 255 * norms["linf"].mean().item(),
+            "l2_mean": norms["l2"].mean().item(),
+            "l2_max": norms["l2"].max().item(),
+            "clean_confidence_mean": clean_logits.softmax(-1).amax(-1).mean().item(),
+            "adv_class_confidence_mean": probs.amax(-1).mean().item(),
+            "true_class_prob_after_mean": probs.gather(1, labels[:, None]).mean().item(),
+        }
+        if success.any():
+            metrics["l2_mean_successful"] = norms["l2"][success].mean().item()
+        if target is not None:
+            metrics["target_prob_mean"] = probs[:, target].mean().item()
+        return metrics
+
+    @staticmethod
+    def _result(ctx, x, x_adv, clean_logits, adv_logits, metrics) -> Result:
+        amplify = float(ctx.method_cfg.get("amplify", 10))
+        delta = x_adv - x
+        shown = (0.5 + amplify * delta).clamp(0, 1)
+        rows = torch.stack([x, shown, x_adv], 1).flatten(0, 1).cpu()
+        norms = perturbation_norms(delta)
+        clean_top = topk_labels(clean_logits, 1)
+        adv_top = topk_labels(adv_logits, 1)
+        labels = []
+        for i, name in enumerate(ctx.references.names):
+            labels += [
+                f"{name}\n{clean_top[i][0]}",
+                f"delta x{amplify:g}\n"
+                f"Linf {255 * norms['linf'][i]:.1f}/255, L2 {norms['l2'][i]:.2f}",
+                f"adversarial\n{adv_top[i][0]}",
+            ]
+        eps = metrics["eps"]
+        title = (
+            f"{metrics['attack']} ({metrics['norm']}"
+            + (f", eps {255 * eps:.3g}/255" if metrics["norm"] == "linf" else "")
+            + (f", target {metrics['target_class']}" if metrics["targeted"] else ", untargeted")
+            + f") on {ctx.model.name}: success {100 * metrics['success_rate']:.0f}%"
+        )
+        return Result(
+            images={"adversarial": grid(rows, nrow=3)},
+            metrics=metrics,
+            figures={"adversarial_labelled": labelled_grid(rows, labels, 3, title, 2.6)},
+            tensors={"adversarial": x_adv.cpu(), "perturbation": delta.cpu()},
+        )

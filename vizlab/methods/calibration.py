@@ -1,0 +1,67 @@
+"""Balancing the data term against the prior when the paper's constant does not transfer.
+
+M&V normalize activation maximization by Z = M rho^2 (Eq. 9) and use C = 1, but note that
+"it was not possible to find an architecture independent normalization constant Z"
+(Sect. 6.2): their networks see raw 0..255 pixels, while timm models see
+(x/255 - mean)/std. On EfficientNet-Lite0 the logit-301 term's mean per-pixel gradient at a
+natural photo is ~3e4 times smaller than the prior's, so with C = 1 the prior wins and the
+result is a flat grey image (measured: target probability 0.001 after 300 steps).
+
+``method.C=auto`` therefore picks, for each unit, the C at which the data term's mean absolute
+per-pixel gradient equals ``method.C_balance`` times the prior's, both measured on natural
+photos (the built-in photos at the working size). Since Algorithm 1 adapts the step per pixel,
+this ratio of gradients is what decides which term shapes the image. ``method.C=<number>``
+keeps the paper's fixed constant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from vizlab.data.reference_set import photo_set
+from vizlab.errors import VizlabError
+from vizlab.methods.base import RunContext
+from vizlab.targets.objectives import Objective
+
+
+def balanced_C(ctx: RunContext, data_loss: Callable[[torch.Tensor], torch.Tensor],
+               x_paper: torch.Tensor, balance: float = 1.0) -> torch.Tensor:
+    """C per image of ``x_paper`` (paper units, N x 3 x H x W) at which the mean absolute
+    per-pixel gradient of ``C * data_loss`` equals ``balance`` times the prior's."""
+    x = x_paper.detach().clone().to(ctx.device).requires_grad_(True)
+    (g_data,) = torch.autograd.grad(data_loss(x).sum(), x)
+    prior, _ = ctx.regularizers(x)
+    if not prior.requires_grad:  # no penalty terms at all: nothing to balance against
+        return torch.ones(x.shape[0], device=x.device)
+    (g_prior,) = torch.autograd.grad(prior.sum(), x)
+    data = g_data.abs().flatten(1).mean(1)
+    reg = g_prior.abs().flatten(1).mean(1)
+    return (balance * reg / data.clamp_min(1e-30)).detach()
+
+
+def unit_C(ctx: RunContext, objective: Objective, Z: torch.Tensor, balance: float = 1.0,
+           photos: int = 4) -> torch.Tensor:
+    """C per unit for activation maximization, balanced on the first built-in photos."""
+    model = ctx.model
+    images = photo_set(model.spec, crops=False)[0][:photos].to(ctx.device)
+    units = Z.numel()
+    x = model.units.unit_to_paper(images).repeat(units, 1, 1, 1)
+    z = Z.repeat_interleave(photos)
+
+    def loss(xp: torch.Tensor) -> torch.Tensor:
+        feats = model.features(model.units.paper_to_model(xp), list(objective.layers))
+        return -objective(feats) / z
+
+    return balanced_C(ctx, loss, x, balance).view(units, photos).mean(1)
+
+
+def resolve_C(ctx: RunContext, calibrate: Callable[[float], torch.Tensor]) -> torch.Tensor | float:
+    """``method.C`` as given, or the balanced C when it is ``auto``."""
+    C = ctx.method_cfg.get("C", 1)
+    if isinstance(C, str):
+        if C != "auto":
+            raise VizlabError(f"method.C={C!r} must be a number or 'auto'.")
+        return calibrate(float(ctx.method_cfg.get("C_balance", 1.0)))
+    return float(C)

@@ -1,0 +1,26 @@
+"""Style and texture images: a built-in photo by name (e.g. scikit-image's ``grass``,
+``gravel``, ``brick``) or an image file, resized and centre-cropped to a square."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from vizlab.data.images import BUILTIN_PHOTOS, builtin_photo, open_image, preprocess
+from vizlab.models.wrapper import InputSpec
+
+
+def load_image(name_or_path: str) -> Image.Image:
+    """A built-in photo by name, else an image file path (clear error otherwise)."""
+    if name_or_path in BUILTIN_PHOTOS or not Path(name_or_path).expanduser().exists():
+        return builtin_photo(name_or_path)
+    return open_image(name_or_path)
+
+
+def image_tensor(name_or_path: str, size: int | tuple[int, int]) -> torch.Tensor:
+    """1 x 3 x H x W in [0, 1]: resized so the short side fits, then centre-cropped."""
+    size = (size, size) if isinstance(size, int) else tuple(size)
+    spec = InputSpec(size, (0.5,) * 3, (0.5,) * 3, "bicubic", 1.0)
+    return preprocess(load_image(name_or_path), spec)[None]
