@@ -88,6 +88,21 @@ def am_attack(
     return x_adv.detach(), history
 
 
+def short_label(label: str) -> str:
+    """'301:ladybug, ladybeetle, ... (0.512)' -> '301:ladybug (0.512)' for tile titles."""
+    head, _, rest = label.partition(",")
+    tail = label[label.rfind(" (") :] if rest and label.endswith(")") else ""
+    return head + tail
+
+
+def titled(fig, title: str):
+    """Put a suptitle above a (possibly very tall) labelled grid, in a fixed 0.75-inch band."""
+    h = fig.get_figheight()
+    fig.subplots_adjust(top=1 - 0.75 / h)
+    fig.suptitle(title, fontsize=10, y=1 - 0.12 / h, va="top")
+    return fig
+
+
 def parse_targets(value: Any, model: VisionModel) -> list[int]:
     """``method.target_class``: an int, a list of ints or 'start:stop', all valid classes."""
     if not model.num_classes:
@@ -232,17 +247,17 @@ class AMAdversarial(Method):
         rows = torch.stack([x_rep, shown, x_adv], 1).flatten(0, 1)
         names = ctx.references.names
         k = len(metrics["target_classes"])
-        clean_top = topk_labels(clean_logits, 1)
-        adv_top = topk_labels(adv_logits, 1)
+        clean_top = [short_label(t[0]) for t in topk_labels(clean_logits, 1)]
+        adv_top = [short_label(t[0]) for t in topk_labels(adv_logits, 1)]
         probs = adv_logits.softmax(-1)
         labels = []
         for r in range(x_rep.shape[0]):
             t = int(t_rep[r])
             d = delta[r]
             labels += [
-                f"{names[r // k]}\n{clean_top[r // k][0]}",
+                f"{names[r // k]}\n{clean_top[r // k]}",
                 f"perturbation x{amplify:g}\nLinf {d.abs().max():.4f}, L2 {d.norm():.2f}",
-                f"-> {t}: p={probs[r, t]:.2f}\n{adv_top[r][0]}",
+                f"-> {t}: p={probs[r, t]:.2f}\n{adv_top[r]}",
             ]
         title = (
             f"AM adversarial on {ctx.model.name}: eps {metrics['eps']:g}, step "
@@ -253,7 +268,7 @@ class AMAdversarial(Method):
             images={"adversarial": grid(rows, nrow=3), "perturbation_x10": grid(shown, nrow=k)},
             metrics=metrics,
             figures={
-                "adversarial_labelled": labelled_grid(rows, labels, 3, title, 2.6),
+                "adversarial_labelled": titled(labelled_grid(rows, labels, 3, None, 2.6), title),
                 "objective": curves(history, "AM adversarial (first batch)"),
             },
             tensors={"adversarial": x_adv, "perturbation": delta, "original": x_rep},

@@ -110,11 +110,10 @@ class ClassModel(Method):
         )
         images = to_unit_images(ctx, trace.x)
         metrics = self._metrics(ctx, classes, trace.x, images)
-        metrics["l2_decay"] = (
-            float((run_ctx.cfg.regularizers or {}).get("l2", {}).get("weight", 0.0))
-            if run_ctx.cfg.get("regularizers")
-            else 0.0
-        )
+        regs = run_ctx.cfg.get("regularizers") or {}
+        entry = regs.get("l2") or {}
+        on = "l2" in regs and entry.get("enabled", True) is not False
+        metrics["l2_decay"] = float(entry.get("weight", 1.0)) if on else 0.0
         return self._result(ctx, classes, images, metrics, trace.history)
 
     @staticmethod
@@ -154,7 +153,7 @@ class ClassModel(Method):
         others = metrics.get("transfer_models", [])
         labels = []
         for i, name in enumerate(names):
-            text = f"{name}\np={p[i]:.2f}"
+            text = f"{name.split(',')[0]}\np={p[i]:.2f}"
             ranks = []
             for m in others:
                 rank = metrics[f"transfer_{m}_target_rank_per_image"][i]
