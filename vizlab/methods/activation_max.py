@@ -23,6 +23,7 @@ from vizlab.methods.preimage import (
     optimize_preimage,
     to_unit_images,
 )
+from vizlab.metrics.transfer import transfer_metrics
 from vizlab.models.wrapper import OUTPUT
 from vizlab.plotting import curves, grid, labelled_grid
 from vizlab.targets import Diversity, TargetSpec
@@ -51,6 +52,22 @@ def unit_maxima(ctx: RunContext, target: TargetSpec, batch: int = 16) -> torch.T
             best = torch.maximum(best, scores.max(1).values)
         _MAX_CACHE[key] = best
     return _MAX_CACHE[key]
+
+
+def transfer_labels(labels: list[str], probs: list[float], metrics: dict) -> list[str]:
+    """Tile titles for logit visualizations: the class, its probability and its rank under
+    each transfer model (``lite1 #3``)."""
+    out = []
+    for i, (label, p) in enumerate(zip(labels, probs)):
+        ranks = [
+            f"{m.replace('efficientnet_', '')} #{metrics[f'transfer_{m}_target_rank_per_image'][i]}"
+            for m in metrics.get("transfer_models", [])
+        ]
+        head, _, rest = label.partition(",")
+        init = rest[rest.rfind(" #") :] if " #" in rest else ""  # multifaceted: keep '#k'
+        others = f"  {', '.join(ranks)}" if ranks else ""
+        out.append(f"{head}{init}\np={p:.2f}{others}")
+    return out
 
 
 def diversity_term(ctx: RunContext, inits: int) -> tuple[float, Diversity | None]:
@@ -151,6 +168,9 @@ class ActivationMax(Method):
                 metrics["target_probability"] = float(p.mean())
                 metrics["target_probability_per_image"] = p.tolist()
                 metrics["target_rank_per_image"] = (ranks + 1).tolist()
+                # SPEC §3 transferability: do the other offline models see the class too?
+                metrics.update(transfer_metrics(ctx, images.cpu(), idx.tolist()))
+                labels = transfer_labels(labels, p.tolist(), metrics)
             from vizlab.metrics import topk_labels
 
             metrics["top5"] = topk_labels(feats[OUTPUT])[0]

@@ -26,7 +26,33 @@ def spectrum_scale(h: int, w: int, decay_power: float = 1.0) -> torch.Tensor:
     return freqs.clamp_min(1.0 / max(h, w)).pow(-decay_power)
 
 
-class FourierParam(ImageParam):
+class SpectralParam(ImageParam):
+    """An image made in the frequency domain: ``decorrelated()`` gives the spatial image in
+    decorrelated colour before the sigmoid; this base maps it to paper units (shared by the
+    Fourier and MaCo parameterizations)."""
+
+    matrix: torch.Tensor
+
+    def __init__(
+        self,
+        units: PixelUnits,
+        size: tuple[int, int],
+        matrix: torch.Tensor,
+        device: str | torch.device,
+        optimizer: dict[str, Any] | None,
+    ):
+        super().__init__(units, optimizer)
+        self.size = (int(size[0]), int(size[1]))
+        self.matrix = matrix.to(device)
+
+    def decorrelated(self) -> torch.Tensor:
+        raise NotImplementedError
+
+    def paper(self) -> torch.Tensor:
+        return self.units.unit_to_paper(to_unit(self.decorrelated(), self.matrix))
+
+
+class FourierParam(SpectralParam):
     """image = sigmoid(C irfft2(scale * spectrum) / 4), in paper units."""
 
     name = "fourier"
@@ -44,11 +70,9 @@ class FourierParam(ImageParam):
         device: str | torch.device = "cpu",
         optimizer: dict[str, Any] | None = None,
     ):
-        super().__init__(units, optimizer)
-        h, w = int(size[0]), int(size[1])
-        self.size = (h, w)
+        super().__init__(units, size, correlation_matrix(bool(decorrelate)), device, optimizer)
+        h, w = self.size
         self.scale = spectrum_scale(h, w, float(decay_power)).to(device)
-        self.matrix = correlation_matrix(bool(decorrelate)).to(device)
         shape = (3, h, w // 2 + 1, 2)
         spectra = [torch.randn(shape, generator=g) for g in per_image(generators, batch)]
         self.spectrum = (torch.stack(spectra) * float(sd)).to(device).requires_grad_(True)
@@ -60,9 +84,6 @@ class FourierParam(ImageParam):
         """The spatial image in decorrelated colour, before the sigmoid."""
         spectrum = torch.view_as_complex(self.spectrum) * self.scale
         return torch.fft.irfft2(spectrum, s=self.size, norm="ortho") / MAGIC
-
-    def paper(self) -> torch.Tensor:
-        return self.units.unit_to_paper(to_unit(self.decorrelated(), self.matrix))
 
     @torch.no_grad()
     def assign_(self, x_paper: torch.Tensor) -> None:

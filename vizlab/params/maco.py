@@ -14,8 +14,9 @@ import torch
 
 from vizlab.data.reference_set import photo_set
 from vizlab.models.wrapper import InputSpec, PixelUnits
-from vizlab.params.base import ImageParam, per_image
-from vizlab.params.color import from_unit, to_unit
+from vizlab.params.base import per_image
+from vizlab.params.color import from_unit
+from vizlab.params.fourier import SpectralParam
 
 _MAGNITUDES: dict[tuple, torch.Tensor] = {}
 
@@ -32,7 +33,7 @@ def natural_magnitude(spec: InputSpec, size: tuple[int, int], matrix: torch.Tens
     return _MAGNITUDES[key]
 
 
-class MacoParam(ImageParam):
+class MacoParam(SpectralParam):
     """image = sigmoid(C irfft2(magnitude * exp(i phase))), phase the only parameter."""
 
     name = "maco"
@@ -50,10 +51,8 @@ class MacoParam(ImageParam):
         device: str | torch.device = "cpu",
         optimizer: dict[str, Any] | None = None,
     ):
-        super().__init__(units, optimizer)
-        h, w = int(size[0]), int(size[1])
-        self.size = (h, w)
-        self.matrix = matrix.to(device)
+        super().__init__(units, size, matrix, device, optimizer)
+        h, w = self.size
         shape = (3, h, w // 2 + 1)
         self.magnitude = magnitude.to(device).expand(batch, *shape).clone()
         phases = [torch.rand(shape, generator=g) for g in per_image(generators, batch)]
@@ -66,9 +65,6 @@ class MacoParam(ImageParam):
     def decorrelated(self) -> torch.Tensor:
         spectrum = torch.polar(self.magnitude, self.phase)
         return torch.fft.irfft2(spectrum, s=self.size, norm="ortho")
-
-    def paper(self) -> torch.Tensor:
-        return self.units.unit_to_paper(to_unit(self.decorrelated(), self.matrix))
 
     @torch.no_grad()
     def assign_(self, x_paper: torch.Tensor, magnitude: bool = False) -> None:

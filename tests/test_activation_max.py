@@ -1,0 +1,53 @@
+"""Activation maximization of logits logs the SPEC §3 quality metrics: the target probability
+and rank, the activation relative to the unit's maximum over the built-in photos, and the
+transferability of the image to other models (tiny random models here)."""
+
+from __future__ import annotations
+
+from vizlab.methods.activation_max import ActivationMax, transfer_labels
+
+
+def test_logit_visualization_logs_probability_and_transfer(ctx_factory):
+    ctx = ctx_factory(
+        "model=tiny_cnn",
+        "data.size=64",
+        "method=activation_max",
+        "target=logit",
+        "target.index=[3,7]",
+        "method.iterations=10",
+        "method.transfer_models=[tiny_vit,tiny_cnn]",
+    )
+    m = ActivationMax().run(ctx).metrics
+    assert len(m["target_probability_per_image"]) == 2
+    assert all(r >= 1 for r in m["target_rank_per_image"])
+    assert m["transfer_models"] == ["tiny_vit"]  # the visualized model itself is skipped
+    ranks = m["transfer_tiny_vit_target_rank_per_image"]
+    probs = m["transfer_tiny_vit_target_probability_per_image"]
+    assert len(ranks) == 2 and all(1 <= r <= 1000 for r in ranks)
+    assert all(0.0 < p < 1.0 for p in probs)
+    assert 0.0 <= m["transfer_top5_rate"] <= 1.0
+    assert "activation_relative_to_max" in m
+
+
+def test_channel_visualization_has_no_transfer_metric(ctx_factory):
+    ctx = ctx_factory(
+        "model=tiny_cnn",
+        "data.size=64",
+        "method=activation_max",
+        "target=channel",
+        "target.index=0",
+        "method.iterations=3",
+    )
+    m = ActivationMax().run(ctx).metrics
+    assert not any(k.startswith("transfer") for k in m)
+
+
+def test_transfer_labels_show_probability_and_ranks():
+    metrics = {
+        "transfer_models": ["efficientnet_lite1"],
+        "transfer_efficientnet_lite1_target_rank_per_image": [1, 12],
+    }
+    labels = transfer_labels(
+        ["301:ladybug, ladybeetle", "323:monarch, milkweed #1"], [0.97, 0.5], metrics
+    )
+    assert labels == ["301:ladybug\np=0.97  lite1 #1", "323:monarch #1\np=0.50  lite1 #12"]
