@@ -38,8 +38,13 @@ def labelled_grid(
     n = images.shape[0]
     ncols = max(1, min(ncols, n))
     nrows = (n + ncols - 1) // ncols
+    # Size the figure for square tiles plus their title lines (8 pt ~ 0.16 inch per line), so
+    # tiles are neither squeezed nor separated by empty bands; constrained layout keeps the
+    # suptitle clear of the tile titles.
+    lines = max((str(label).count("\n") + 1 for label in labels[:n]), default=1)
+    height = nrows * (tile_inches + 0.16 * lines) + (0.4 if title else 0.0)
     fig, axes = plt.subplots(
-        nrows, ncols, figsize=(tile_inches * ncols, tile_inches * nrows + 0.3), squeeze=False
+        nrows, ncols, figsize=(tile_inches * ncols, height), squeeze=False, layout="constrained"
     )
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
@@ -48,8 +53,6 @@ def labelled_grid(
             ax.set_title(labels[i], fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
-    # Leave ~0.45 inch on top for the suptitle (tight_layout alone lets tile titles overlap it).
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.45 / fig.get_figheight()) if title else None)
     return fig
 
 

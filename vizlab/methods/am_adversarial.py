@@ -95,14 +95,6 @@ def short_label(label: str) -> str:
     return head + tail
 
 
-def titled(fig, title: str):
-    """Put a suptitle above a (possibly very tall) labelled grid, in a fixed 0.75-inch band."""
-    h = fig.get_figheight()
-    fig.subplots_adjust(top=1 - 0.75 / h)
-    fig.suptitle(title, fontsize=10, y=1 - 0.12 / h, va="top")
-    return fig
-
-
 def parse_targets(value: Any, model: VisionModel) -> list[int]:
     """``method.target_class``: an int, a list of ints or 'start:stop', all valid classes."""
     if not model.num_classes:
@@ -268,7 +260,7 @@ class AMAdversarial(Method):
             images={"adversarial": grid(rows, nrow=3), "perturbation_x10": grid(shown, nrow=k)},
             metrics=metrics,
             figures={
-                "adversarial_labelled": titled(labelled_grid(rows, labels, 3, None, 2.6), title),
+                "adversarial_labelled": labelled_grid(rows, labels, 3, title, 2.6),
                 "objective": curves(history, "AM adversarial (first batch)"),
             },
             tensors={"adversarial": x_adv, "perturbation": delta, "original": x_rep},
