@@ -83,10 +83,15 @@ def lucent_step(module, layer: str, channel: int, size: int, steps: int) -> floa
     def run(n: int) -> float:
         t0 = time.perf_counter()
         render.render_vis(
-            module, objectives.channel(lucent_layer, channel),
+            module,
+            objectives.channel(lucent_layer, channel),
             param_f=lambda: param.image(size, fft=True, decorrelate=True),
-            transforms=transforms, thresholds=(n,), preprocess=False, progress=False,
-            show_image=False, verbose=False,
+            transforms=transforms,
+            thresholds=(n,),
+            preprocess=False,
+            progress=False,
+            show_image=False,
+            verbose=False,
         )
         return time.perf_counter() - t0
 
@@ -109,37 +114,62 @@ def main() -> None:
     model = load_model(compose(f"data.size={args.size}"), torch.device("cpu"))
     rows = []
     for layer in args.layers.split(","):
-        common = ["method=activation_max", "target=channel", f"target.layer={layer}",
-                  "target.index=7", f"data.size={args.size}"]
+        common = [
+            "method=activation_max",
+            "target=channel",
+            f"target.layer={layer}",
+            "target.index=7",
+            f"data.size={args.size}",
+        ]
         limit = physical_limit(model, layer, args.size)
-        fast = vizlab_step([*common, "param=fourier", "transforms=standard", "optimizer=adam"],
-                           args.steps)
+        fast = vizlab_step(
+            [*common, "param=fourier", "transforms=standard", "optimizer=adam"], args.steps
+        )
         paper = vizlab_step(common, args.steps)
         lucent = lucent_step(model.module, layer, 7, args.size, args.steps)
-        rows.append({
-            "layer": layer, "size": args.size, "limit_ms": 1e3 * limit,
-            "vizlab_ms": 1e3 * fast, "vizlab_paper_ms": 1e3 * paper,
-            "lucent_ms": None if lucent is None else 1e3 * lucent,
-            "vizlab_over_limit": fast / limit, "vizlab_paper_over_limit": paper / limit,
-            "lucent_over_vizlab": None if lucent is None else lucent / fast,
-        })
+        rows.append(
+            {
+                "layer": layer,
+                "size": args.size,
+                "limit_ms": 1e3 * limit,
+                "vizlab_ms": 1e3 * fast,
+                "vizlab_paper_ms": 1e3 * paper,
+                "lucent_ms": None if lucent is None else 1e3 * lucent,
+                "vizlab_over_limit": fast / limit,
+                "vizlab_paper_over_limit": paper / limit,
+                "lucent_over_vizlab": None if lucent is None else lucent / fast,
+            }
+        )
     full = physical_limit(model, "output", args.size)
-    print(f"tf_efficientnet_lite0, {args.size} px, batch 1, {args.threads} threads; "
-          f"full forward+backward: {1e3 * full:.1f} ms")
-    print(f"{'channel objective':<18}{'limit':>9}{'vizlab':>9}{'x limit':>9}"
-          f"{'paper':>9}{'x limit':>9}{'lucent':>9}{'lucent/vizlab':>15}")
+    print(
+        f"tf_efficientnet_lite0, {args.size} px, batch 1, {args.threads} threads; "
+        f"full forward+backward: {1e3 * full:.1f} ms"
+    )
+    print(
+        f"{'channel objective':<18}{'limit':>9}{'vizlab':>9}{'x limit':>9}"
+        f"{'paper':>9}{'x limit':>9}{'lucent':>9}{'lucent/vizlab':>15}"
+    )
     for r in rows:
         lucent = "n/a" if r["lucent_ms"] is None else f"{r['lucent_ms']:.1f}"
         ratio = "n/a" if r["lucent_over_vizlab"] is None else f"{r['lucent_over_vizlab']:.2f}"
-        print(f"{r['layer']:<18}{r['limit_ms']:>9.1f}{r['vizlab_ms']:>9.1f}"
-              f"{r['vizlab_over_limit']:>9.2f}{r['vizlab_paper_ms']:>9.1f}"
-              f"{r['vizlab_paper_over_limit']:>9.2f}{lucent:>9}{ratio:>15}")
+        print(
+            f"{r['layer']:<18}{r['limit_ms']:>9.1f}{r['vizlab_ms']:>9.1f}"
+            f"{r['vizlab_over_limit']:>9.2f}{r['vizlab_paper_ms']:>9.1f}"
+            f"{r['vizlab_paper_over_limit']:>9.2f}{lucent:>9}{ratio:>15}"
+        )
     out = ROOT / "benchmarks" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "latest.json").write_text(json.dumps({
-        "machine": platform.processor() or platform.machine(), "threads": args.threads,
-        "full_forward_backward_ms": 1e3 * full, "rows": rows,
-    }, indent=2))
+    (out / "latest.json").write_text(
+        json.dumps(
+            {
+                "machine": platform.processor() or platform.machine(),
+                "threads": args.threads,
+                "full_forward_backward_ms": 1e3 * full,
+                "rows": rows,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

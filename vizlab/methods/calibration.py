@@ -26,8 +26,12 @@ from vizlab.methods.base import RunContext
 from vizlab.targets.objectives import Objective
 
 
-def balanced_C(ctx: RunContext, data_loss: Callable[[torch.Tensor], torch.Tensor],
-               x_paper: torch.Tensor, balance: float = 1.0) -> torch.Tensor:
+def balanced_C(
+    ctx: RunContext,
+    data_loss: Callable[[torch.Tensor], torch.Tensor],
+    x_paper: torch.Tensor,
+    balance: float = 1.0,
+) -> torch.Tensor:
     """C per image of ``x_paper`` (paper units, N x 3 x H x W) at which the mean absolute
     per-pixel gradient of ``C * data_loss`` equals ``balance`` times the prior's."""
     x = x_paper.detach().clone().to(ctx.device).requires_grad_(True)
@@ -41,8 +45,9 @@ def balanced_C(ctx: RunContext, data_loss: Callable[[torch.Tensor], torch.Tensor
     return (balance * reg / data.clamp_min(1e-30)).detach()
 
 
-def unit_C(ctx: RunContext, objective: Objective, Z: torch.Tensor, balance: float = 1.0,
-           photos: int = 4) -> torch.Tensor:
+def unit_C(
+    ctx: RunContext, objective: Objective, Z: torch.Tensor, balance: float = 1.0, photos: int = 4
+) -> torch.Tensor:
     """C per unit for activation maximization, balanced on the first built-in photos."""
     model = ctx.model
     images = photo_set(model.spec, crops=False)[0][:photos].to(ctx.device)
