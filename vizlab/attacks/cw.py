@@ -1,6 +1,15 @@
-"""Carlini & Wagner (2017) L2 attack: minimize ||x' - x||_2^2 + c * f(x') over w with
-x' = (tanh(w) + 1) / 2 (the change of variables keeps x' in [0, 1]), f the logit margin
-(their f_6), Adam, and an optional bounded binary search over c per image."""
+"""Carlini & Wagner (2017) L2 attack (their sec. V.A): minimize ||x' - x||_2^2 + c * f(x')
+over w with x' = (tanh(w) + 1) / 2 (the change of variables keeps x' in [0, 1]), f the logit
+margin (their f_6, eq. for f_6 with confidence kappa), Adam, and an optional bounded binary
+search over c per image.
+
+Step size: Adam moves every coordinate by about ``lr`` per step whatever its gradient, so one
+step changes the image by about lr / 2 * sqrt(#pixel values) in L2 -- about 0.2 at
+224 x 224 with lr = 0.001, but 2 with the paper's lr = 0.01 (chosen for 28 px MNIST and
+32 px CIFAR images). With 0.01 the first steps overshoot far past the decision boundary and
+the 50 steps we can afford on a CPU never walk back (measured on EfficientNet-Lite0, 224 px:
+mean L2 0.61 at lr 0.01, 0.15 at lr 0.001, against 0.25 for PGD-L2's smallest successful
+radius), so the default is 0.001."""
 
 from __future__ import annotations
 
@@ -30,7 +39,7 @@ def cw_l2(
     c: float = 1.0,
     kappa: float = 0.0,
     steps: int = 100,
-    lr: float = 0.01,
+    lr: float = 0.001,
     binary_search_steps: int = 1,
     progress: bool = False,
 ) -> torch.Tensor:

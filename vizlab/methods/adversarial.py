@@ -8,33 +8,38 @@ from fractions import Fraction
 from typing import Any
 
 import torch
-import torch.nn.functional as F
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from vizlab.attacks import as_classifier, check_norm, perturbation_norms, run_attack
 from vizlab.errors import VizlabError
 from vizlab.methods.base import Method, Result, RunContext
 from vizlab.metrics import topk_labels
+from vizlab.metrics.transfer import model_logits, transfer_model, transfer_model_names
 from vizlab.models.wrapper import VisionModel
 from vizlab.plotting import grid, labelled_grid
 
 DEFAULT_EPS = {"linf": 4 / 255, "l2": 1.0}
 
 
+def parse_fraction(value: Any, option: str, example: str) -> float:
+    """A positive number from the config: a number or a fraction such as ``4/255``."""
+    try:
+        number = float(Fraction(str(value).replace(" ", "")))
+    except (ValueError, ZeroDivisionError):
+        number = -1.0
+    if not number > 0:
+        raise VizlabError(
+            f"{option}={value!r} is not a positive number. Give a number in [0, 1] pixel "
+            f"units or a fraction, e.g. {example}."
+        )
+    return number
+
+
 def parse_eps(value: Any, norm: str) -> float:
     """``method.eps`` as a float: a number, a fraction such as ``4/255``, or null (default)."""
     if value is None:
         return DEFAULT_EPS[norm]
-    try:
-        eps = float(Fraction(str(value).replace(" ", "")))
-    except (ValueError, ZeroDivisionError):
-        eps = -1.0
-    if not eps > 0:
-        raise VizlabError(
-            f"method.eps={value!r} is not a positive radius. Give a number in [0, 1] pixel "
-            "units or a fraction, e.g. method.eps=4/255 (L_inf) or method.eps=1.0 (L2)."
-        )
-    return eps
+    return parse_fraction(value, "method.eps", "method.eps=4/255 (L_inf) or method.eps=1.0 (L2)")
 
 
 def _target(value: Any, model: VisionModel) -> int | None:
@@ -49,48 +54,29 @@ def _target(value: Any, model: VisionModel) -> int | None:
     return value
 
 
-def _knobs(cfg: DictConfig, attack: str, norm: str, eps: float, ctx: RunContext) -> dict:
+def _knobs(cfg: DictConfig, attack: str, norm: str, eps: float | None, ctx: RunContext) -> dict:
     if attack == "cw":
         cw = cfg.get("cw") or {}
         return dict(
             c=float(cw.get("c", 1.0)),
             kappa=float(cw.get("kappa", 0.0)),
             steps=int(cw.get("steps", 50)),
-            lr=float(cw.get("lr", 0.01)),
+            lr=float(cw.get("lr", 0.001)),
             binary_search_steps=int(cw.get("binary_search_steps", 1)),
             progress=ctx.progress,
         )
     knobs: dict[str, Any] = dict(eps=eps, norm=norm)
     if attack in ("bim", "pgd"):
-        knobs.update(steps=int(cfg.steps), step_size=cfg.get("step_size"), progress=ctx.progress)
+        step = cfg.get("step_size")
+        if step is not None:
+            step = parse_fraction(step, "method.step_size", "method.step_size=1/255")
+        knobs.update(steps=int(cfg.steps), step_size=step, progress=ctx.progress)
     if attack == "pgd":
         knobs.update(random_start=bool(cfg.get("random_start", True)), generator=ctx.generator())
     return knobs
 
 
-def transfer_model_config(name: str) -> DictConfig:
-    """The model config ``conf/model/<name>.yaml`` (a clear error for unknown names)."""
-    from vizlab.cli import config_dir
-
-    folder = config_dir() / "model"
-    file = folder / f"{name}.yaml"
-    if not file.is_file():
-        choices = sorted(p.stem for p in folder.glob("*.yaml"))
-        raise VizlabError(
-            f"method.transfer_models contains {name!r}, which is not a model config. Valid: "
-            f"{', '.join(choices)} (files in conf/model/); use [] to skip transfer."
-        )
-    return OmegaConf.load(file)
-
-
-def load_transfer_model(model_cfg: DictConfig, size: int | None, device: torch.device):
-    """The model of ``model_cfg`` at its own input size (or ``size``)."""
-    from vizlab.runner import load_model
-
-    return load_model(OmegaConf.create({"model": model_cfg, "data": {"size": size}}), device)
-
-
-def transfer_metrics(
+def adversarial_transfer(
     name: str,
     other: VisionModel,
     x: torch.Tensor,
@@ -104,29 +90,44 @@ def transfer_metrics(
     With the attacked model's clean top-1 as the label (no ground truth for the photos):
     clean_agreement = other(x) == label; adv_accuracy = other(x_adv) == label;
     fooling_rate = other(x_adv) != other(x) (the transfer success of an untargeted attack);
-    adv_class_agreement = other(x_adv) == attacked model's adversarial class;
-    target_rate = other(x_adv) == target (targeted attacks).
+    adv_class_rate = other(x_adv) == the attacked model's adversarial class != other(x) (the
+    other model is moved to the same wrong class; images it already put in that class before
+    the attack do not count -- with clean agreement well below 1 they would inflate the rate);
+    target_rate = other(x_adv) == target != other(x) (the transfer success of a targeted
+    attack, likewise).
     """
-    classify = as_classifier(other)
+    clean = model_logits(other, x).argmax(-1)
+    adv = model_logits(other, x_adv).argmax(-1)
 
-    def predict(images: torch.Tensor) -> torch.Tensor:
-        if tuple(images.shape[-2:]) != tuple(other.spec.size):
-            images = F.interpolate(
-                images, size=other.spec.size, mode="bicubic", antialias=True, align_corners=False
-            ).clamp(0, 1)
-        with torch.no_grad():
-            return classify(images.to(other.device)).argmax(-1).cpu()
+    def moved_to(cls: torch.Tensor | int) -> torch.Tensor:
+        return (adv == cls) & (clean != cls)
 
-    clean, adv = predict(x), predict(x_adv)
     out = {
         f"transfer_{name}_clean_agreement": (clean == labels).float().mean().item(),
         f"transfer_{name}_adv_accuracy": (adv == labels).float().mean().item(),
         f"transfer_{name}_fooling_rate": (adv != clean).float().mean().item(),
-        f"transfer_{name}_adv_class_agreement": (adv == adv_pred).float().mean().item(),
+        f"transfer_{name}_adv_class_rate": moved_to(adv_pred).float().mean().item(),
     }
     if target is not None:
-        out[f"transfer_{name}_target_rate"] = (adv == target).float().mean().item()
+        out[f"transfer_{name}_target_rate"] = moved_to(target).float().mean().item()
     return out
+
+
+def perturbation_gain(amplify: Any, delta: torch.Tensor) -> torch.Tensor:
+    """Per image, the factor of the shown perturbation 0.5 + gain * delta: ``method.amplify``
+    if set, else (null) the gain that maps the image's largest |delta| to 0.45, so that small
+    perturbations (Carlini-Wagner: well under 1/255 on some images) stay visible."""
+    if amplify is not None:
+        gain = parse_fraction(amplify, "method.amplify", "method.amplify=10, or null for auto")
+        return torch.full((delta.shape[0],), gain)
+    peak = delta.detach().flatten(1).abs().amax(1).cpu()
+    return torch.where(peak > 0, 0.45 / peak.clamp_min(1e-12), torch.ones_like(peak))
+
+
+def _radius_text(metrics: dict[str, Any]) -> str:
+    if "eps_255" in metrics:
+        return f", eps {metrics['eps_255']:.3g}/255"
+    return f", eps {metrics['eps']:.3g}" if "eps" in metrics else ""
 
 
 class Adversarial(Method):
@@ -137,7 +138,7 @@ class Adversarial(Method):
         cfg, model = ctx.method_cfg, ctx.model
         attack = str(cfg.attack)
         norm = "l2" if attack == "cw" else check_norm(str(cfg.get("norm", "linf")))
-        eps = parse_eps(cfg.get("eps"), norm) if attack != "cw" else float("nan")
+        eps = parse_eps(cfg.get("eps"), norm) if attack != "cw" else None
         target = _target(cfg.get("target_class"), model)
         knobs = _knobs(cfg, attack, norm, eps, ctx)
         classify = as_classifier(model)
@@ -168,13 +169,10 @@ class Adversarial(Method):
             metrics[f"{name}_clean_top5"] = topk_labels(clean_logits[i : i + 1])[0]
             metrics[f"{name}_adv_top5"] = topk_labels(adv_logits[i : i + 1])[0]
         adv_pred = adv_logits.argmax(-1).cpu()
-        for other_name in list(cfg.get("transfer_models") or []):
-            other_cfg = transfer_model_config(str(other_name))
-            if other_cfg.name == ctx.cfg.model.name:
-                continue  # the attacked model itself
-            other = load_transfer_model(other_cfg, cfg.get("transfer_size"), ctx.device)
+        for other_name in transfer_model_names(ctx):
+            other = transfer_model(other_name, ctx.device, cfg.get("transfer_size"))
             metrics.update(
-                transfer_metrics(
+                adversarial_transfer(
                     other_name, other, x.cpu(), x_adv.cpu(), labels.cpu(), adv_pred, target
                 )
             )
@@ -190,8 +188,6 @@ class Adversarial(Method):
         metrics: dict[str, Any] = {
             "attack": attack,
             "norm": norm,
-            "eps": eps,
-            "eps_255": eps * 255 if norm == "linf" else float("nan"),
             "targeted": target is not None,
             "target_class": -1 if target is None else target,
             "success_rate": success.float().mean().item(),
@@ -202,8 +198,13 @@ class Adversarial(Method):
             "l2_max": norms["l2"].max().item(),
             "clean_confidence_mean": clean_logits.softmax(-1).amax(-1).mean().item(),
             "adv_class_confidence_mean": probs.amax(-1).mean().item(),
-            "true_class_prob_after_mean": probs.gather(1, labels[:, None]).mean().item(),
+            # the photos have no ground truth: "clean class" = the model's clean top-1
+            "clean_class_prob_after_mean": probs.gather(1, labels[:, None]).mean().item(),
         }
+        if eps is not None:  # cw has no radius: it minimizes the L2 norm
+            metrics["eps"] = eps
+            if norm == "linf":
+                metrics["eps_255"] = 255 * eps
         if success.any():
             metrics["l2_mean_successful"] = norms["l2"][success].mean().item()
         if target is not None:
@@ -212,9 +213,9 @@ class Adversarial(Method):
 
     @staticmethod
     def _result(ctx, x, x_adv, clean_logits, adv_logits, metrics) -> Result:
-        amplify = float(ctx.method_cfg.get("amplify", 10))
         delta = x_adv - x
-        shown = (0.5 + amplify * delta).clamp(0, 1)
+        gain = perturbation_gain(ctx.method_cfg.get("amplify"), delta)
+        shown = (0.5 + gain.to(delta).view(-1, 1, 1, 1) * delta).clamp(0, 1)
         rows = torch.stack([x, shown, x_adv], 1).flatten(0, 1).cpu()
         norms = perturbation_norms(delta)
         clean_top = topk_labels(clean_logits, 1)
@@ -223,14 +224,13 @@ class Adversarial(Method):
         for i, name in enumerate(ctx.references.names):
             labels += [
                 f"{name}\n{clean_top[i][0]}",
-                f"delta x{amplify:g}\n"
+                f"delta x{gain[i]:.3g}\n"
                 f"Linf {255 * norms['linf'][i]:.1f}/255, L2 {norms['l2'][i]:.2f}",
                 f"adversarial\n{adv_top[i][0]}",
             ]
-        eps = metrics["eps"]
         title = (
             f"{metrics['attack']} ({metrics['norm']}"
-            + (f", eps {255 * eps:.3g}/255" if metrics["norm"] == "linf" else "")
+            + _radius_text(metrics)
             + (f", target {metrics['target_class']}" if metrics["targeted"] else ", untargeted")
             + f") on {ctx.model.name}: success {100 * metrics['success_rate']:.0f}%"
         )

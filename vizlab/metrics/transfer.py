@@ -5,7 +5,9 @@ exploit quirks of the one network it was optimized on; if other networks also ra
 class highly, the image holds features of the class rather than of the network. For each
 model of ``method.transfer_models`` (conf/model names, default EfficientNet-Lite1 and -Lite2,
 offline), the images are resized to that model's own input size and we log the target
-class's rank (1 = top-1) and probability. Models are loaded once per process and cached.
+class's rank (1 = top-1) and probability. Models are loaded once per process and cached
+(:func:`vizlab.models.loading.load_named_model`, apart from the runner's cache of the run's
+own model); :func:`model_logits` is the scoring that the adversarial method's transfer uses too.
 """
 
 from __future__ import annotations
@@ -15,13 +17,13 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from omegaconf import DictConfig, OmegaConf
 
 from vizlab.errors import VizlabError
+from vizlab.models.loading import load_named_model, named_model_config
 from vizlab.models.wrapper import VisionModel
 
 DEFAULT_TRANSFER_MODELS = ("efficientnet_lite1", "efficientnet_lite2")
-_MODELS: dict[tuple[str, str], VisionModel] = {}
+OPTION = "method.transfer_models"
 
 
 def class_rank_probability(
@@ -42,14 +44,9 @@ def class_rank_probability(
 
 
 @torch.no_grad()
-def score_on_model(
-    model: VisionModel,
-    images_unit01: torch.Tensor,
-    classes: Sequence[int],
-    batch: int = 16,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rank and probability of ``classes`` (one per image) under ``model``, the images (N x 3
-    x H x W in [0, 1]) resized to the model's own input size (bicubic, antialiased)."""
+def model_logits(model: VisionModel, images_unit01: torch.Tensor, batch: int = 16) -> torch.Tensor:
+    """Logits (on the CPU) of images N x 3 x H x W in [0, 1] under ``model``, resized to the
+    model's own input size (bicubic, antialiased) when they have another size."""
     size = tuple(model.spec.size)
     logits = []
     for start in range(0, images_unit01.shape[0], batch):
@@ -58,45 +55,26 @@ def score_on_model(
             x = F.interpolate(x, size=size, mode="bicubic", antialias=True, align_corners=False)
         x = x.clamp(0, 1)
         logits.append(model.logits(model.units.unit_to_model(x)).cpu())
-    return class_rank_probability(torch.cat(logits), classes)
+    return torch.cat(logits)
 
 
-def _model_config(name: str) -> DictConfig:
-    """A config holding ``model`` = conf/model/<name>.yaml and ``data.size`` = null (the
-    model's own input size); what :func:`vizlab.runner.load_model` needs. (No Hydra compose:
-    this runs inside a Hydra app, where a second initialization is not allowed.)"""
-    from vizlab.cli import config_dir
-
-    folder = config_dir() / "model"
-    file = folder / f"{name}.yaml"
-    if not file.is_file():
-        choices = sorted(p.stem for p in folder.glob("*.yaml"))
-        raise VizlabError(
-            f"method.transfer_models contains {name!r}, which is not a model config. Valid: "
-            f"{', '.join(choices)} (files in conf/model/); use method.transfer_models=[] to skip "
-            "the transfer metric."
-        )
-    return OmegaConf.create({"model": OmegaConf.load(file), "data": {"size": None}})
+def score_on_model(
+    model: VisionModel,
+    images_unit01: torch.Tensor,
+    classes: Sequence[int],
+    batch: int = 16,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rank and probability of ``classes`` (one per image) under ``model``, the images (N x 3
+    x H x W in [0, 1]) resized to the model's own input size (bicubic, antialiased)."""
+    return class_rank_probability(model_logits(model, images_unit01, batch), classes)
 
 
-def transfer_model(name: str, device: torch.device | str = "cpu") -> VisionModel:
-    """The model of ``conf/model/<name>.yaml`` at its own input size, cached in-process.
-
-    Loaded with :func:`vizlab.runner.load_model`; the runner keeps one module in its cache, so
-    the entry of the model being visualized is put back afterwards (the next job of a sweep
-    then does not reload it)."""
-    from vizlab import runner
-
-    device = torch.device(device)
-    key = (name, str(device))
-    if key not in _MODELS:
-        cfg = _model_config(name)
-        kept = dict(runner._MODEL_CACHE)
-        try:
-            _MODELS[key] = runner.load_model(cfg, device)
-        finally:
-            runner._MODEL_CACHE.update(kept)
-    return _MODELS[key]
+def transfer_model(
+    name: str, device: torch.device | str = "cpu", size: int | None = None
+) -> VisionModel:
+    """The model of ``conf/model/<name>.yaml`` at its own input size (or ``size``), loaded once
+    per process (:func:`vizlab.models.loading.load_named_model`)."""
+    return load_named_model(name, device, size, option=OPTION)
 
 
 def transfer_model_names(ctx: Any) -> list[str]:
@@ -110,7 +88,7 @@ def transfer_model_names(ctx: Any) -> list[str]:
     out = []
     for name in names:
         name = str(name)
-        cfg_name = _model_config(name).model.name
+        cfg_name = named_model_config(name, OPTION).name
         if cfg_name != own and name not in out:
             out.append(name)
     return out

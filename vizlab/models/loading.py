@@ -14,6 +14,7 @@ from torch import nn
 
 from vizlab.errors import VizlabError, format_choices, nearest
 from vizlab.models.offline_weights import OFFLINE_WHEELS, converted_weights
+from vizlab.models.wrapper import VisionModel
 
 
 def _create(name: str, **kwargs: Any) -> nn.Module:
@@ -174,3 +175,53 @@ def prepare_for_visualization(model: nn.Module) -> nn.Module:
         if hasattr(module, "inplace") and isinstance(module.inplace, bool):
             module.inplace = False
     return model
+
+
+_EXTRA_MODULES: dict[str, nn.Module] = {}
+"""Modules of extra models (e.g. transfer targets) by config and device, kept for the process
+apart from the runner's one-model cache, so loading them never evicts the run's own model."""
+
+
+def named_model_config(name: str, option: str = "model") -> DictConfig:
+    """``conf/model/<name>.yaml``; ``option`` names the setting that asked for it (errors)."""
+    from vizlab.cli import config_dir
+
+    folder = config_dir() / "model"
+    file = folder / f"{name}.yaml"
+    if not file.is_file():
+        choices = sorted(p.stem for p in folder.glob("*.yaml"))
+        hint = nearest(name, choices)
+        raise VizlabError(
+            f"{option} contains {name!r}, which is not a model config. Valid: "
+            f"{format_choices(choices)} (files in conf/model/)"
+            + (f"; did you mean {hint[0]}?" if hint else ".")
+            + f" Use {option}=[] to use no extra model."
+        )
+    return OmegaConf.load(file)
+
+
+def load_named_model(
+    name: str,
+    device: torch.device | str = "cpu",
+    size: int | tuple[int, int] | None = None,
+    option: str = "model",
+) -> VisionModel:
+    """An extra model of a run by conf/model name (e.g. ``efficientnet_lite1`` as a transfer
+    target), as a VisionModel at its own input size (or ``size``). The module is built once
+    per process, config and device; a model that cannot be built is one clear VizlabError."""
+    cfg = named_model_config(name, option)
+    device = torch.device(device)
+    key = OmegaConf.to_yaml(cfg) + str(device)
+    if key not in _EXTRA_MODULES:
+        try:
+            module = build_model(cfg)
+        except Exception as err:  # noqa: BLE001 - any failure becomes one clear message
+            text = str(err).strip()
+            reason = text if isinstance(err, VizlabError) else text.split("\n")[0][:300]
+            raise VizlabError(
+                f"Could not load model {name!r} ({option}, timm '{cfg.get('name')}'): "
+                f"{type(err).__name__}: {reason.rstrip('.')}. Check that its weights are "
+                f"available offline (see the README's Models table), or remove it from {option}."
+            ) from err
+        _EXTRA_MODULES[key] = module.to(device)
+    return VisionModel(_EXTRA_MODULES[key], str(cfg.name), device).with_input_size(size)
