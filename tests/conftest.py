@@ -4,6 +4,8 @@ offline pretrained EfficientNet-Lite0 (end-to-end) at small image sizes."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import torch
@@ -17,6 +19,25 @@ def _threads():
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     # Random-init tiny models produce denormal floats, which are ~20x slower on the CPU.
     torch.set_flush_denormal(True)
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block with ``n`` torch intra-op threads, then restore the previous number."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for a module of tiny workloads (faster, and less spinning on a shared
+    CPU); use with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    with torch_threads(1):
+        yield
 
 
 def compose(*overrides: str):

@@ -22,14 +22,7 @@ from vizlab.style.layers import content_layers, style_layers
 
 TINY = ("model=tiny_cnn", "data.size=32")
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tiny workloads run faster (and spin less on a shared CPU) with one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny workloads: one torch thread
 
 
 def test_gram_matrix_matches_a_hand_computation():
@@ -73,6 +66,18 @@ def test_perceptual_loss_layers_and_errors(ctx_factory):
     style = loss.style_loss(feats)
     assert style.shape == (2,) and style[0] < 1e-6 < style[1]
     assert loss.content_loss(feats, loss.content_targets(x)).abs().max() == 0
+
+
+def test_unknown_families_need_explicit_layers():
+    from types import SimpleNamespace
+
+    model = SimpleNamespace(name="mystery_net", is_vit=False, layer_names=["stem", "body"])
+    with pytest.raises(VizlabError, match="style layers are known for mystery_net"):
+        style_layers(model, "auto")
+    with pytest.raises(VizlabError, match="content layer is known for mystery_net"):
+        content_layers(model, None)
+    assert style_layers(model, ["stem", "body"]) == ["stem", "body"]
+    assert content_layers(model, "body") == ["body"]
 
 
 def test_vit_style_layers_drop_the_class_token(ctx_factory):
@@ -226,3 +231,47 @@ def test_fast_style_method_trains_saves_and_reloads(ctx_factory, tmp_path: Path)
     assert reused.metrics["trained"] is False
     assert reused.metrics["style"] == m["style"]
     torch.testing.assert_close(reused.tensors["stylized"], trained.tensors["stylized"])
+
+
+def test_bad_method_values_are_clear_errors(ctx_factory):
+    """Zero training steps used to end in a KeyError ('total') after an empty training."""
+    from vizlab.methods.fast_style import FastStyle
+    from vizlab.methods.style_transfer import StyleTransfer
+    from vizlab.methods.texture import Texture
+
+    cases = [
+        (FastStyle, ("method=fast_style", "method.steps=0"), "method.steps=0"),
+        (FastStyle, ("method=fast_style", "method.batch_size=-1"), "method.batch_size=-1"),
+        (StyleTransfer, ("method=style_transfer", "method.init=contnet"), "content | noise"),
+        (Texture, ("method=texture", "method.num_samples=0"), "method.num_samples=0"),
+        (Texture, ("method=texture", "method.iterations=0"), "must both be positive"),
+    ]
+    for method, overrides, message in cases:
+        with pytest.raises(VizlabError, match=message):
+            method().run(ctx_factory(*TINY, *overrides, "method.size=32"))
+
+
+def test_texture_and_style_transfer_share_one_optimization_loop(ctx_factory):
+    from vizlab.style.optimize import optimize_from_config
+
+    target = torch.full((1, 3, 8, 8), 0.7)
+
+    def objective(x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"total": (x - target).pow(2).mean()}
+
+    cfg = {"optimizer": "lbfgs", "iterations": 20, "lr": 1.0}
+    run = optimize_from_config(torch.full((1, 3, 8, 8), 0.2), objective, cfg)
+    assert run.before["total"] == pytest.approx(0.25)
+    assert run.after["total"] < 1e-6 and run.seconds > 0
+    torch.testing.assert_close(run.image, target, atol=1e-3, rtol=0)
+    assert len(run.history["total"]) <= 20
+
+
+def test_stylize_timed_returns_the_forward_pass_and_a_median_time():
+    from vizlab.methods.fast_style import stylize_timed
+
+    net = TransformerNet((8, 8, 16), 1).eval()
+    x = torch.rand(1, 3, 16, 16)
+    out, seconds = stylize_timed(net, x, repeats=3)
+    torch.testing.assert_close(out, net(x))
+    assert seconds > 0

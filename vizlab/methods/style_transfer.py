@@ -4,8 +4,6 @@ layers, L = alpha L_content + beta L_style (+ an optional TV prior), by L-BFGS o
 
 from __future__ import annotations
 
-import time
-
 import torch
 import torch.nn.functional as F
 
@@ -13,8 +11,9 @@ from vizlab.methods.base import Method, Result, RunContext
 from vizlab.methods.texture import working_size
 from vizlab.plotting import curves, grid, labelled_grid
 from vizlab.style import PerceptualLoss, image_tensor, total_variation
+from vizlab.style.checks import one_of
 from vizlab.style.layers import content_layers, style_layers
-from vizlab.style.optimize import optimize_image
+from vizlab.style.optimize import optimize_from_config
 
 
 class StyleTransfer(Method):
@@ -51,25 +50,19 @@ class StyleTransfer(Method):
             terms["total"] = torch.stack(list(terms.values())).sum()
             return terms
 
-        if cfg.get("init", "content") == "content":
+        if one_of(cfg, "init", ("content", "noise"), "content") == "content":
             x0 = content
         else:
             x0 = torch.rand(content.shape, generator=ctx.generator()).to(content)
-        with torch.no_grad():
-            before = objective(content)
-        start = time.perf_counter()
-        x, history = optimize_image(
+        run = optimize_from_config(
             x0,
             objective,
-            optimizer=str(cfg.optimizer),
-            iterations=int(cfg.iterations),
-            lr=float(cfg.lr),
+            cfg,
+            baseline=content,
             progress=ctx.progress,
             desc=f"style transfer {cfg.style}",
         )
-        seconds = time.perf_counter() - start
-        with torch.no_grad():
-            after = objective(x)
+        x, before, after = run.image, run.before, run.after
         metrics = {
             "style": str(cfg.style),
             "content_images": list(ctx.references.names),
@@ -80,11 +73,11 @@ class StyleTransfer(Method):
             "optimizer": str(cfg.optimizer),
             "iterations": int(cfg.iterations),
             "size": size[0],
-            "style_loss_content_image": float(before["style"]) / beta if beta else 0.0,
-            "style_loss_final": float(after["style"]) / beta if beta else 0.0,
-            "content_loss_final": float(after["content"]) / alpha if alpha else 0.0,
-            "total_loss_final": float(after["total"]),
-            "seconds": seconds,
+            "style_loss_content_image": before["style"] / beta if beta else 0.0,
+            "style_loss_final": after["style"] / beta if beta else 0.0,
+            "content_loss_final": after["content"] / alpha if alpha else 0.0,
+            "total_loss_final": after["total"],
+            "seconds": run.seconds,
         }
         n = len(content)
         style_tile = F.interpolate(style, size=size, mode="bicubic", antialias=True).clamp(0, 1)
@@ -103,7 +96,7 @@ class StyleTransfer(Method):
                     f"Style transfer on {model.name} (alpha {alpha:g}, beta {beta:g})",
                     3.0,
                 ),
-                "loss": curves(history, "style transfer loss terms"),
+                "loss": curves(run.history, "style transfer loss terms"),
             },
             tensors={"stylized": x.cpu()},
         )

@@ -3,16 +3,15 @@ matrices of a texture image over chosen layers, by L-BFGS or Adam."""
 
 from __future__ import annotations
 
-import time
-
 import torch
 
 from vizlab.errors import VizlabError
 from vizlab.methods.base import Method, Result, RunContext
 from vizlab.plotting import curves, grid, labelled_grid
 from vizlab.style import PerceptualLoss, image_tensor, total_variation
+from vizlab.style.checks import positive_int
 from vizlab.style.layers import style_layers
-from vizlab.style.optimize import optimize_image
+from vizlab.style.optimize import optimize_from_config
 
 
 def working_size(ctx: RunContext, value) -> tuple[int, int]:
@@ -49,7 +48,7 @@ class Texture(Method):
         layers = style_layers(model, cfg.get("layers"))
         loss = PerceptualLoss(model, layers, style_weights=cfg.get("layer_weights"))
         loss.set_style(source)
-        n = int(cfg.get("num_samples", 1))
+        n = positive_int(cfg, "num_samples", 1)
         noise = torch.rand((n, 3, *size), generator=ctx.generator()).to(ctx.device)
         x0 = 0.5 + float(cfg.get("init_scale", 0.1)) * (noise - 0.5)
         tv_weight = float(cfg.get("tv_weight", 0.0))
@@ -62,21 +61,10 @@ class Texture(Method):
                 terms["total"] = terms["total"] + terms["tv"]
             return terms
 
-        with torch.no_grad():
-            initial = {k: float(v) for k, v in objective(x0).items()}
-        start = time.perf_counter()
-        x, history = optimize_image(
-            x0,
-            objective,
-            optimizer=str(cfg.optimizer),
-            iterations=int(cfg.iterations),
-            lr=float(cfg.lr),
-            progress=ctx.progress,
-            desc=f"texture {cfg.source}",
+        run = optimize_from_config(
+            x0, objective, cfg, progress=ctx.progress, desc=f"texture {cfg.source}"
         )
-        seconds = time.perf_counter() - start
-        with torch.no_grad():
-            final = {k: float(v) for k, v in objective(x).items()}
+        x, initial, final, seconds = run.image, run.before, run.after, run.seconds
         metrics = {
             "source": str(cfg.source),
             "layers": layers,
@@ -87,7 +75,7 @@ class Texture(Method):
             "gram_loss_final": _gram(final),
             "gram_loss_ratio": _gram(final) / max(_gram(initial), 1e-30),
             "seconds": seconds,
-            "seconds_per_iteration": seconds / max(1, len(history.get("total", [1]))),
+            "seconds_per_iteration": seconds / max(1, len(run.history.get("total", [1]))),
         }
         metrics.update(
             {f"gram_loss_final_{k}": v for k, v in final.items() if k not in ("total", "tv")}
@@ -102,9 +90,13 @@ class Texture(Method):
             metrics=metrics,
             figures={
                 "comparison_labelled": labelled_grid(
-                    tiles, labels, n + 1, f"Texture on {model.name}: {', '.join(layers)}", 3.0
+                    tiles,
+                    labels,
+                    n + 1,
+                    f"Texture on {model.name}\nGram layers: {', '.join(layers)}",
+                    3.0,
                 ),
-                "loss": curves(history, "Gram loss per layer"),
+                "loss": curves(run.history, "Gram loss per layer"),
             },
             tensors={"texture": x.cpu(), "source": source.cpu()},
         )

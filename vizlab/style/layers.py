@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from vizlab.errors import VizlabError
 from vizlab.models.wrapper import VisionModel
@@ -16,6 +16,15 @@ _CNN_STYLE = [
     ["act1", "layer1", "layer2", "layer3"],
 ]
 _CNN_CONTENT = [["blocks.2"], ["layer2"]]
+_NO_STYLE = (
+    "No default style layers are known for {}; set method.layers (or method.style_layers) to "
+    "a list of module names from shallow to deep, e.g. [conv1, layer1, layer2, layer3]. "
+    "`vizlab layers model.name=...` lists them."
+)
+_NO_CONTENT = (
+    "No default content layer is known for {}; set method.content_layers to a list of module "
+    "names (a mid-depth layer such as [layer2])."
+)
 
 
 def _vit_blocks(model: VisionModel) -> list[str]:
@@ -25,36 +34,41 @@ def _vit_blocks(model: VisionModel) -> list[str]:
     )
 
 
-def style_layers(model: VisionModel, value: Sequence[str] | str | None) -> list[str]:
-    """``value`` if it is a list of layers; for ``auto``/null a per-family default."""
+def _vit_style(model: VisionModel) -> list[str]:
+    names = set(model.layer_names)
+    return [f"{b}.mlp.act" if f"{b}.mlp.act" in names else b for b in _vit_blocks(model)[:4]]
+
+
+def _vit_content(model: VisionModel) -> list[str]:
+    blocks = _vit_blocks(model)
+    return [blocks[len(blocks) // 2]] if blocks else []
+
+
+def _choose(
+    model: VisionModel,
+    value: Sequence[str] | str | None,
+    vit_default: Callable[[VisionModel], list[str]],
+    cnn_candidates: list[list[str]],
+    missing: str,
+) -> list[str]:
+    """``value`` as a list if given; for ``auto``/null the ViT default or the first CNN
+    candidate list whose layers all exist, else a VizlabError with ``missing``."""
     if value not in (None, "auto"):
         return [value] if isinstance(value, str) else list(value)
-    names = set(model.layer_names)
     if model.is_vit:
-        blocks = _vit_blocks(model)[:4]
-        return [f"{b}.mlp.act" if f"{b}.mlp.act" in names else b for b in blocks]
-    for candidates in _CNN_STYLE:
+        return vit_default(model)
+    names = set(model.layer_names)
+    for candidates in cnn_candidates:
         if all(n in names for n in candidates):
-            return candidates
-    raise VizlabError(
-        f"No default style layers are known for {model.name}; set method.layers (or "
-        "method.style_layers) to a list of module names from shallow to deep, e.g. "
-        "[conv1, layer1, layer2, layer3]. `vizlab layers model.name=...` lists them."
-    )
+            return list(candidates)
+    raise VizlabError(missing)
+
+
+def style_layers(model: VisionModel, value: Sequence[str] | str | None) -> list[str]:
+    """``value`` if it is a list of layers; for ``auto``/null a per-family default."""
+    return _choose(model, value, _vit_style, _CNN_STYLE, _NO_STYLE.format(model.name))
 
 
 def content_layers(model: VisionModel, value: Sequence[str] | str | None) -> list[str]:
     """``value`` if it is a list of layers; for ``auto``/null a mid-depth default."""
-    if value not in (None, "auto"):
-        return [value] if isinstance(value, str) else list(value)
-    names = set(model.layer_names)
-    if model.is_vit:
-        blocks = _vit_blocks(model)
-        return [blocks[len(blocks) // 2]] if blocks else []
-    for candidates in _CNN_CONTENT:
-        if all(n in names for n in candidates):
-            return candidates
-    raise VizlabError(
-        f"No default content layer is known for {model.name}; set method.content_layers to a "
-        "list of module names (a mid-depth layer such as [layer2])."
-    )
+    return _choose(model, value, _vit_content, _CNN_CONTENT, _NO_CONTENT.format(model.name))

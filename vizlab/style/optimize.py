@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
@@ -31,6 +34,11 @@ def optimize_image(
         raise VizlabError(
             f"method.optimizer={optimizer!r} is not supported. Valid: lbfgs (Gatys et al.; "
             "lr ~ 1) or adam (lr ~ 0.02)."
+        )
+    if iterations < 1 or not lr > 0:
+        raise VizlabError(
+            f"method.iterations={iterations} and method.lr={lr} must both be positive, e.g. "
+            "method.iterations=200 with method.lr=1 (lbfgs) or method.lr=0.02 (adam)."
         )
     x0 = x0.detach().clamp(0, 1)
     lbfgs = optimizer == "lbfgs"
@@ -76,3 +84,50 @@ def optimize_image(
                 param.clamp_(0, 1)
     bar.close()
     return image(param).detach().clamp(0, 1), history
+
+
+@dataclass
+class Optimized:
+    """An optimized image with its per-evaluation loss terms, the terms before and after
+    (as floats) and the optimization time in seconds."""
+
+    image: torch.Tensor
+    history: dict[str, list[float]]
+    before: dict[str, float]
+    after: dict[str, float]
+    seconds: float
+
+
+def optimize_from_config(
+    x0: torch.Tensor,
+    objective: Objective,
+    cfg: Mapping[str, Any],
+    *,
+    baseline: torch.Tensor | None = None,
+    progress: bool = False,
+    desc: str = "optimize",
+) -> Optimized:
+    """:func:`optimize_image` with ``method.optimizer``, ``method.iterations`` and
+    ``method.lr`` from ``cfg``, timed, with the objective's terms evaluated at ``baseline``
+    (default ``x0``) before and at the result after (the shared loop of the texture and
+    style-transfer methods)."""
+    with torch.no_grad():
+        before = _floats(objective(x0 if baseline is None else baseline))
+    start = time.perf_counter()
+    x, history = optimize_image(
+        x0,
+        objective,
+        optimizer=str(cfg["optimizer"]),
+        iterations=int(cfg["iterations"]),
+        lr=float(cfg["lr"]),
+        progress=progress,
+        desc=desc,
+    )
+    seconds = time.perf_counter() - start
+    with torch.no_grad():
+        after = _floats(objective(x))
+    return Optimized(x, history, before, after, seconds)
+
+
+def _floats(terms: dict[str, torch.Tensor]) -> dict[str, float]:
+    return {name: float(value) for name, value in terms.items()}
