@@ -75,6 +75,31 @@ def test_num_inits_runs_one_batch_and_reports_spread():
     assert m["reconstruction_error_std_inits"] > 0.0
 
 
+def test_runner_logs_step_time_and_releases_its_figures(tmp_path):
+    """Each pre-image run logs its own step time (benchmarks/run.py reads it), and the runner
+    closes the logged figures, so the jobs of an in-process sweep do not pile them up."""
+    import matplotlib.pyplot as plt
+
+    from tests.conftest import compose
+    from vizlab import runner
+
+    cfg = compose(
+        "model=tiny_cnn",
+        "data.size=32",
+        "method.iterations=4",
+        "method.finetune_iterations=1",
+        "logger=local",
+        "progress=false",
+    )
+    open_before = len(plt.get_fignums())
+    for job in range(2):
+        result = runner.run(cfg, tmp_path / str(job))
+        assert len(plt.get_fignums()) == open_before
+        assert (tmp_path / str(job) / "energy.png").is_file()
+    m = result.metrics
+    assert m["ms_per_step"] > 0 and m["optimization_seconds"] >= 5 * m["ms_per_step"] / 1e3 * 0.5
+
+
 def test_caricature_raises_the_inner_product():
     ctx = make_context(
         "method=caricature", "target.layer=blocks.3", "data.size=96", "method.iterations=30"

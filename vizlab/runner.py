@@ -102,8 +102,19 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> Result:
         loggers.log_result(result)
     finally:
         loggers.finish()
+    release_figures(result)
     print_summary(result, run_dir)
     return result
+
+
+def release_figures(result: Result) -> None:
+    """Detach the result's figures from pyplot once logged: the jobs of an in-process sweep
+    would otherwise pile up open figures (and their memory). A closed figure can still be
+    saved or drawn by whoever holds the Result."""
+    import matplotlib.pyplot as plt
+
+    for figure in result.figures.values():
+        plt.close(figure)
 
 
 def print_summary(result: Result, run_dir: Path) -> None:

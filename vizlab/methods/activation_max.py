@@ -126,6 +126,7 @@ class ActivationMax(Method):
         )
         result = self._report(ctx, trace, M, rho, inits)
         result.metrics["C"] = torch.as_tensor(C).float().flatten().tolist()
+        result.metrics.update(trace.timing())
         return result
 
     def _report(self, ctx, trace, M, rho, inits) -> Result:

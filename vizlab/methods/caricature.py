@@ -53,6 +53,7 @@ class Caricature(Method):
                 "inner_product_ratio": float(after.mean()),
                 "C": float(torch.as_tensor(C).float().mean()),
                 "jitter_T": ctx.regularizers.jitter(model.receptive_field(layer).stride).T,
+                **trace.timing(),
             },
             figures={
                 "comparison_labelled": labelled_grid(pairs, labels, 2),

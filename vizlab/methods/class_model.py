@@ -114,6 +114,7 @@ class ClassModel(Method):
         entry = regs.get("l2") or {}
         on = "l2" in regs and entry.get("enabled", True) is not False
         metrics["l2_decay"] = float(entry.get("weight", 1.0)) if on else 0.0
+        metrics.update(trace.timing())
         return self._result(ctx, classes, images, metrics, trace.history)
 
     @staticmethod

@@ -75,6 +75,7 @@ class Inversion(Method):
             "layer": layer,
             "layer_depth": model.depth(layer),
             "C": float(ctx.method_cfg.C),
+            **trace.timing(),
             "num_references": len(refs),
             "num_inits": inits,
             "reconstruction_error": 100 * float(errors.mean()),

@@ -19,6 +19,8 @@ each image alone.
 
 from __future__ import annotations
 
+import statistics
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -58,12 +60,24 @@ class PreImageProblem:
 
 @dataclass
 class PreImageTrace:
-    """The optimized images (paper units, network size), the per-step energy terms and the
-    parameterization's extra per-image maps (e.g. MaCo's ``alpha``, N x 1 x H x W)."""
+    """The optimized images (paper units, network size), the per-step energy terms, the
+    parameterization's extra per-image maps (e.g. MaCo's ``alpha``, N x 1 x H x W) and the
+    wall time of every optimization step in seconds."""
 
     x: torch.Tensor
     history: dict[str, list[float]] = field(default_factory=dict)
     extras: dict[str, torch.Tensor] = field(default_factory=dict)
+    step_seconds: list[float] = field(default_factory=list)
+
+    def timing(self) -> dict[str, float]:
+        """``optimization_seconds`` (all steps) and ``ms_per_step``: the median step, robust
+        to the first (warm-up) step and to scheduling hiccups; benchmarks/run.py uses it."""
+        if not self.step_seconds:
+            return {}
+        return {
+            "optimization_seconds": sum(self.step_seconds),
+            "ms_per_step": 1e3 * statistics.median(self.step_seconds),
+        }
 
 
 def prior_constants(ctx: RunContext) -> tuple[float, float, float]:
@@ -161,7 +175,9 @@ def optimize_preimage(
     history: dict[str, list[float]] = {"energy": [], "data": []}
     total = iterations + problem.finetune_iterations
     bar = tqdm(range(total), desc=desc, disable=not ctx.progress, leave=False)
+    step_seconds: list[float] = []
     for step in bar:
+        started = time.perf_counter()
         finetuning = step >= iterations
         if step == iterations and finetuning:
             if algorithm1:
@@ -201,6 +217,7 @@ def optimize_preimage(
         history["data"].append(float(data.detach().mean()))
         for name, value in terms.items():
             history.setdefault(name, []).append(float(value.mean()))
+        step_seconds.append(time.perf_counter() - started)  # after float(): synchronized
         if step % 10 == 0 or step == total - 1:
             bar.set_postfix(
                 energy=f"{history['energy'][-1]:.4g}", data=f"{history['data'][-1]:.4g}"
@@ -208,7 +225,7 @@ def optimize_preimage(
     with torch.no_grad():
         final = jitter.crop(param.paper(), jitter.center()).detach().clone()
         extras = {k: jitter.crop(v, jitter.center()).clone() for k, v in param.extras().items()}
-    return PreImageTrace(final, history, extras)
+    return PreImageTrace(final, history, extras, step_seconds)
 
 
 def to_unit_images(ctx: RunContext, x_paper: torch.Tensor) -> torch.Tensor:
