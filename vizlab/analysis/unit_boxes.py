@@ -26,11 +26,7 @@ from dataclasses import dataclass
 import torch
 
 from vizlab.models.receptive_field import linearized_copy
-from vizlab.models.wrapper import VisionModel
-
-
-class _Stop(Exception):
-    pass
+from vizlab.models.wrapper import VisionModel, forward_until
 
 
 @dataclass(frozen=True)
@@ -69,20 +65,7 @@ def _forward_to(probe: torch.nn.Module, layer: str, x: torch.Tensor) -> torch.Te
     name = layer
     while name not in modules and "." in name:  # linearized away (e.g. an activation)
         name = name.rsplit(".", 1)[0]
-    box: dict[str, torch.Tensor] = {}
-
-    def hook(_m, _i, out):
-        box["out"] = out[0] if isinstance(out, (tuple, list)) else out
-        raise _Stop
-
-    handle = modules[name].register_forward_hook(hook)
-    try:
-        probe(x)
-    except _Stop:
-        pass
-    finally:
-        handle.remove()
-    return box["out"]
+    return forward_until(probe, name, x)
 
 
 def gradient_supports(

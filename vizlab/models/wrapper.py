@@ -23,6 +23,26 @@ class _StopForward(Exception):
     """Raised by a hook once the deepest requested layer has run (no wasted compute)."""
 
 
+def forward_until(root: nn.Module, layer: str, x: torch.Tensor) -> torch.Tensor:
+    """The output of submodule ``layer`` of ``root`` for input ``x``, stopping the forward pass
+    there (the first element when the module returns a tuple). The hook lives only inside
+    this call."""
+    box: dict[str, torch.Tensor] = {}
+
+    def hook(_m, _i, out):
+        box["out"] = out[0] if isinstance(out, (tuple, list)) else out
+        raise _StopForward
+
+    handle = root.get_submodule(layer).register_forward_hook(hook)
+    try:
+        root(x)
+    except _StopForward:
+        pass
+    finally:
+        handle.remove()
+    return box["out"]
+
+
 @dataclass(frozen=True)
 class InputSpec:
     """How the model expects its input, from timm's pretrained config."""
@@ -238,20 +258,7 @@ class VisionModel:
             def forward_to_layer(x: torch.Tensor) -> torch.Tensor:
                 if layer == OUTPUT:
                     return probe(x.to(self.device))
-                box: dict[str, torch.Tensor] = {}
-
-                def hook(_m, _i, out):
-                    box["out"] = out[0] if isinstance(out, (tuple, list)) else out
-                    raise _StopForward
-
-                handle = modules[layer].register_forward_hook(hook)
-                try:
-                    probe(x.to(self.device))
-                except _StopForward:
-                    pass
-                finally:
-                    handle.remove()
-                return box["out"]
+                return forward_until(probe, layer, x.to(self.device))
 
             fixed = getattr(self.module, "pretrained_cfg", {}).get("fixed_input_size", False)
             rf = measure(forward_to_layer, size, max_size=size if fixed else 1024)
