@@ -88,12 +88,15 @@ def test_vit_style_layers_drop_the_class_token(ctx_factory):
     assert feats[layers[0]].shape[1] == 4  # 2 x 2 patches of 16 px, no class token
 
 
-def test_vit_sizes_must_fit_the_patch_grid(ctx_factory):
-    from vizlab.methods.texture import Texture
+def test_vit_sizes_are_fitted_to_the_patch_grid(ctx_factory, caplog):
+    from vizlab.methods.texture import Texture, working_size
 
     ctx = ctx_factory("model=tiny_vit", "method=texture", "method.size=40")
-    with pytest.raises(VizlabError, match="multiples of the patch size 16"):
-        Texture().run(ctx)
+    assert working_size(ctx, 44) == (48, 48) and working_size(ctx, 20) == (16, 16)
+    assert "not a multiple" in caplog.text
+    assert working_size(ctx, 32) == (32, 32)
+    ctx = ctx_factory("model=tiny_vit", "method=texture", "method.size=20", "method.iterations=2")
+    assert Texture().run(ctx).tensors["texture"].shape[-2:] == (16, 16)
 
 
 def test_unknown_style_image_is_a_clear_error():

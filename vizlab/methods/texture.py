@@ -3,6 +3,8 @@ matrices of a texture image over chosen layers, by L-BFGS or Adam."""
 
 from __future__ import annotations
 
+import logging
+
 import torch
 
 from vizlab.errors import VizlabError
@@ -13,20 +15,30 @@ from vizlab.style.checks import positive_int
 from vizlab.style.layers import style_layers
 from vizlab.style.optimize import optimize_from_config
 
+log = logging.getLogger(__name__)
+
 
 def working_size(ctx: RunContext, value) -> tuple[int, int]:
-    """``method.size`` (int) or the model's working input size; a ViT needs a multiple of its
-    patch size, and a ViT built without ``dynamic_img_size`` its own input size."""
+    """``method.size`` (int) or the model's working input size. A ViT needs sides that are
+    multiples of its patch size: other sizes are rounded to the nearest multiple (with a
+    warning), so the CNN-sized defaults (128 px) also work for e.g. DINOv2's 14 px patches.
+    A ViT built without ``dynamic_img_size`` takes only its own input size."""
     size = (int(value), int(value)) if value else tuple(ctx.model.spec.size)
     embed = getattr(ctx.model.module, "patch_embed", None)
     if embed is None:
         return size
     patch = tuple(embed.patch_size)
     if size[0] % patch[0] or size[1] % patch[1]:
-        raise VizlabError(
-            f"method.size={value} does not fit {ctx.model.name}: ViT image sides must be "
-            f"multiples of the patch size {patch[0]} (e.g. {patch[0] * (size[0] // patch[0])})."
+        fitted = tuple(max(p, p * round(s / p)) for s, p in zip(size, patch))
+        log.warning(
+            "method.size=%s is not a multiple of %s's %d px patches: using %d x %d instead.",
+            value,
+            ctx.model.name,
+            patch[0],
+            fitted[0],
+            fitted[1],
         )
+        size = fitted
     own = tuple(embed.img_size)
     if getattr(embed, "strict_img_size", False) and size != own:
         raise VizlabError(
