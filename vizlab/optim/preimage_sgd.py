@@ -21,9 +21,18 @@ from omegaconf import DictConfig
 from vizlab.errors import VizlabError
 
 
+def pixel_norm(x: torch.Tensor) -> torch.Tensor:
+    """The RGB norm of every pixel of N x 3 x H x W images, N x 1 x H x W.
+
+    Written as sqrt(sum x^2) because ``torch.norm(dim=1)`` takes a slow CPU path for a
+    reduction over a strided middle dimension: 3.3 ms against 0.05 ms for one 131 px image, a
+    fifth of a whole blocks.1 optimization step before this change."""
+    return x.square().sum(1, keepdim=True).sqrt()
+
+
 def project_pixels(x: torch.Tensor, bound: float) -> torch.Tensor:
     """In place: scale each pixel's RGB vector (dim 1) to norm <= ``bound`` (Eq. 6)."""
-    norm = x.norm(dim=1, keepdim=True)
+    norm = pixel_norm(x)
     x.mul_(torch.clamp(bound / norm.clamp_min(1e-12), max=1.0))
     return x
 

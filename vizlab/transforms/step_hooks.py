@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import torch
 import torchvision.transforms.functional as TF
 
+from vizlab.optim.preimage_sgd import pixel_norm
+
 
 def _zero_below_percentile(x: torch.Tensor, score: torch.Tensor, percentile: float):
     """Zero the pixels whose score (N x 1 x H x W) is below the per-image percentile."""
@@ -55,7 +57,7 @@ class ClipSmallNorm:
     def __call__(self, step: int, x: torch.Tensor, grad: torch.Tensor | None = None):
         if self.percentile <= 0:
             return None
-        return _zero_below_percentile(x, x.norm(dim=1, keepdim=True), self.percentile)
+        return _zero_below_percentile(x, pixel_norm(x), self.percentile)
 
 
 @dataclass
