@@ -64,6 +64,19 @@ def test_random_init_is_reproducible_with_a_seed():
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
 
 
+def test_channels_last_is_on_for_cnns_only_and_changes_no_result():
+    cnn = OmegaConf.create({"name": "test_efficientnet", "init_seed": 0})
+    nhwc, nchw = build_model(cnn), build_model(OmegaConf.merge(cnn, {"channels_last": False}))
+    assert nhwc.conv_stem.weight.is_contiguous(memory_format=torch.channels_last)
+    assert nchw.conv_stem.weight.is_contiguous()
+    x = torch.randn(2, 3, 64, 64)
+    torch.testing.assert_close(nhwc(x), nchw(x), atol=1e-5, rtol=1e-4)
+    vit = build_model(OmegaConf.create({"name": "test_vit", "init_seed": 0}))
+    assert vit.patch_embed.proj.weight.is_contiguous()
+    with pytest.raises(VizlabError, match="model.channels_last='yes'"):
+        build_model(OmegaConf.merge(cnn, {"channels_last": "yes"}))
+
+
 def test_no_offline_weights_for_other_models():
     with pytest.raises(VizlabError, match="no offline weights"):
         build_model(OmegaConf.create({"name": "resnet18", "offline_weights": True}))

@@ -163,7 +163,26 @@ def build_model(cfg: DictConfig) -> nn.Module:
             torch.manual_seed(int(seed))
             model = _create(name, pretrained=False, **kwargs)
     prepare_for_visualization(model)
+    if use_channels_last(cfg.get("channels_last", "auto"), model):
+        model = model.to(memory_format=torch.channels_last)
     return model
+
+
+def use_channels_last(value: object, model: nn.Module) -> bool:
+    """``model.channels_last``: true, false, or auto = true for convolutional networks.
+
+    Why: with NHWC weights PyTorch's CPU convolutions (oneDNN) run their fast kernels; on the
+    2-core CPU here, EfficientNet-Lite0 at 224 px ran inference 1.5-1.75x faster (18 vs 28 ms
+    at batch 1, 12 vs 21 ms per image at batch 4) and forward+backward to the input 1.2-1.6x
+    faster. ViTs have no convolutions past the patch embedding, so auto leaves them alone.
+    Inputs stay NCHW; every result is the same up to float rounding."""
+    if value in (None, "auto"):
+        return getattr(model, "patch_embed", None) is None and any(
+            isinstance(m, nn.Conv2d) for m in model.modules()
+        )
+    if isinstance(value, bool):
+        return value
+    raise VizlabError(f"model.channels_last={value!r} is not valid; use true, false or auto.")
 
 
 def prepare_for_visualization(model: nn.Module) -> nn.Module:
