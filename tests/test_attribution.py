@@ -213,6 +213,23 @@ def test_occlusion_windows_cover_every_pixel_and_batching_is_exact(cnn, batch):
         occ.attribute(x, t, patch=16, stride=17)
 
 
+def test_occlusion_batch_size_bounds_every_forward_pass_whatever_the_image_count(cnn, batch):
+    """``batch_size`` is images per forward pass in total (captum's perturbations_per_eval is
+    per input, so 10 photos at 32 would make 320-image passes); per-image targets follow."""
+    x, t = batch
+    sizes = []
+
+    def forward(z):
+        sizes.append(z.shape[0])
+        return cnn(z).softmax(-1)
+
+    together = Occlusion(forward).attribute(x, t, patch=32, stride=16, batch_size=4)
+    assert max(sizes[1:]) <= 4  # sizes[0]: the unoccluded reference scores of all images
+    for i in range(len(x)):
+        alone = Occlusion(forward).attribute(x[i : i + 1], t[i : i + 1], patch=32, stride=16)
+        torch.testing.assert_close(together[i : i + 1], alone, atol=1e-6, rtol=0)
+
+
 # ----- CAMs and ViT tokens ------------------------------------------------------------------
 def test_tokens_to_grid_drops_prefix_tokens_and_keeps_row_major_order(vit):
     h, w, prefix = 4, 5, vit.num_prefix_tokens
@@ -359,7 +376,8 @@ def test_occlusion_method_logs_the_time_per_batch_size(ctx_factory):
     result = load("occlusion")().run(ctx)
     _check_images(result)
     m = result.metrics
-    assert m["windows"] == 9 and m["forward_passes"] == 3 and m["batch_size"] == 4
+    assert m["windows"] == 9 and m["batch_size"] == 4
+    assert m["forward_passes"] == 3 * len(ctx.references)
     assert m["seconds_batch_1"] > 0 and m["seconds_batch_9"] > 0
     assert "speedup_batch_9_vs_1" in m
     assert m["batch_sizes_max_abs_diff"] < 1e-6

@@ -43,6 +43,14 @@ def repeat_target(target: Target, times: int) -> Target:
     return index if index.numel() == 1 else index.repeat_interleave(times)
 
 
+def target_of(target: Target, i: int) -> Target:
+    """The target of image ``i`` alone (the same for all images when it is None or one int)."""
+    if target is None or isinstance(target, int):
+        return target
+    index = torch.as_tensor(target).long().flatten()
+    return int(index[0 if index.numel() == 1 else i])
+
+
 def chunks(total: int, size: int | None) -> Iterator[slice]:
     """Slices of ``range(total)`` of at most ``size`` (all at once if ``size`` is None)."""
     step = total if not size or size <= 0 else int(size)

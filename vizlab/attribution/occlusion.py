@@ -5,7 +5,10 @@ the drop of the class score, F(x) - F(x with the patch occluded).
 Window placement and aggregation follow captum's ``Occlusion``: windows start at multiples of
 the stride from the top-left corner, the last window of a row/column may be cut off by the
 border, and every pixel gets the mean drop over the windows that covered it. The occluded
-images are evaluated ``batch_size`` at a time (captum's ``perturbations_per_eval``).
+images are evaluated ``batch_size`` at a time, one input image after the other: unlike
+captum's ``perturbations_per_eval`` (windows per pass *per input*, so 10 inputs at 32 make
+320-image passes), ``batch_size`` bounds the whole forward pass, so its memory and its timing
+do not depend on how many images are explained.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import math
 import torch
 from torch import Tensor
 
-from vizlab.attribution.base import Attribution, Target, chunks, repeat_target
+from vizlab.attribution.base import Attribution, Target, chunks, repeat_target, target_of
 
 
 def window_starts(size: int, patch: int, stride: int) -> list[int]:
@@ -54,7 +57,7 @@ class Occlusion(Attribution):
     ) -> Tensor:
         """``baselines``: the values that replace an occluded patch (a scalar, or a tensor
         broadcastable to ``inputs``; default 0). ``batch_size``: occluded images per forward
-        pass (per input image)."""
+        pass."""
         n, _, h, w = inputs.shape
         patch = (patch, patch) if isinstance(patch, int) else tuple(patch)
         stride = (stride, stride) if isinstance(stride, int) else tuple(stride)
@@ -64,12 +67,12 @@ class Occlusion(Attribution):
         with torch.no_grad():
             reference = self.scores(inputs, target)  # N
             total = torch.zeros(n, 1, h, w, dtype=inputs.dtype, device=inputs.device)
-            for part in chunks(masks.shape[0], batch_size):
-                m = masks[part].unsqueeze(0)  # 1 x k x 1 x H x W
-                k = m.shape[1]
-                occluded = inputs.unsqueeze(1) * (1 - m) + base.unsqueeze(1) * m
-                scores = self.scores(occluded.flatten(0, 1), repeat_target(target, k))
-                drop = reference.unsqueeze(1) - scores.view(n, k)  # N x k
-                total += (drop.view(n, k, 1, 1, 1) * m).sum(1)
+            for i in range(n):
+                x, b, t = inputs[i : i + 1], base[i : i + 1], target_of(target, i)
+                for part in chunks(masks.shape[0], max(1, int(batch_size))):
+                    m = masks[part]  # k x 1 x H x W
+                    occluded = x * (1 - m) + b * m
+                    scores = self.scores(occluded, repeat_target(t, m.shape[0]))
+                    total[i] += ((reference[i] - scores).view(-1, 1, 1, 1) * m).sum(0)
             coverage = masks.sum(0, keepdim=True)
         return (total / coverage).expand_as(inputs).contiguous()
