@@ -51,3 +51,38 @@ def test_transfer_labels_show_probability_and_ranks():
         ["301:ladybug, ladybeetle", "323:monarch, milkweed #1"], [0.97, 0.5], metrics
     )
     assert labels == ["301:ladybug\np=0.97  lite1 #1", "323:monarch #1\np=0.50  lite1 #12"]
+
+
+def test_auto_C_balances_the_gradients_and_does_not_depend_on_the_chunking(ctx_factory):
+    """method.C=auto: per unit, C * |grad data| equals C_balance * |grad prior| on the photos
+    (mean over pixels and photos), whether the network runs on 1 or all images at a time."""
+    import torch
+
+    from vizlab.data.reference_set import photo_set
+    from vizlab.methods.calibration import balanced_C, unit_C
+
+    ctx = ctx_factory(
+        "model=tiny_cnn",
+        "data.size=32",
+        "target=channel",
+        "target.layer=blocks.1",
+        "target.index=[0,2,5]",
+    )
+    objective, Z = ctx.target.objective, torch.tensor([1.0, 2.0, 0.5])
+    C = unit_C(ctx, objective, Z, balance=0.5, photos=2, chunk=1)
+    torch.testing.assert_close(C, unit_C(ctx, objective, Z, balance=0.5, photos=2, chunk=64))
+    model = ctx.model
+    x = model.units.unit_to_paper(photo_set(model.spec, crops=False)[0][:2])
+    for u in range(3):  # unit u alone on the same photos gives the same C
+        one = ctx.target.objective.__class__("blocks.1", [[0, 2, 5][u]])
+
+        def loss(xp, one=one, z=Z[u]):
+            return -one(model.features(model.units.paper_to_model(xp), ["blocks.1"])) / z
+
+        assert torch.allclose(balanced_C(ctx, loss, x, 0.5).mean(), C[u], rtol=1e-4)
+    C1 = unit_C(ctx, objective, Z, balance=0.5, photos=1)  # exact on one photo
+    xg = x[:1].clone().requires_grad_(True)
+    (g_prior,) = torch.autograd.grad(ctx.regularizers(xg)[0].sum(), xg)
+    xg = x[:1].clone().requires_grad_(True)
+    (g_data,) = torch.autograd.grad(loss(xg).sum(), xg)  # unit 2
+    torch.testing.assert_close(C1[2] * g_data.abs().mean(), 0.5 * g_prior.abs().mean())

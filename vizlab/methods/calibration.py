@@ -46,20 +46,35 @@ def balanced_C(
 
 
 def unit_C(
-    ctx: RunContext, objective: Objective, Z: torch.Tensor, balance: float = 1.0, photos: int = 4
+    ctx: RunContext,
+    objective: Objective,
+    Z: torch.Tensor,
+    balance: float = 1.0,
+    photos: int = 4,
+    chunk: int = 16,
 ) -> torch.Tensor:
-    """C per unit for activation maximization, balanced on the first built-in photos."""
+    """C per unit for activation maximization, balanced on the first built-in photos.
+
+    Every unit sees every photo (a batch of units x photos). The network runs on ``chunk``
+    images at a time and the objective on the joined features: one pass over 16 units x 4
+    photos at 224 px took 4.5 s on the 2-core CPU here (memory-bound), passes of 16 a third
+    of that; the gradients are the same."""
     model = ctx.model
     images = photo_set(model.spec, crops=False)[0][:photos].to(ctx.device)
     units = Z.numel()
     x = model.units.unit_to_paper(images).repeat(units, 1, 1, 1)
-    z = Z.repeat_interleave(photos)
+    z = Z.repeat_interleave(images.shape[0])
+    layers = list(objective.layers)
 
     def loss(xp: torch.Tensor) -> torch.Tensor:
-        feats = model.features(model.units.paper_to_model(xp), list(objective.layers))
+        parts = [
+            model.features(model.units.paper_to_model(xp[i : i + chunk]), layers)
+            for i in range(0, xp.shape[0], chunk)
+        ]
+        feats = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
         return -objective(feats) / z
 
-    return balanced_C(ctx, loss, x, balance).view(units, photos).mean(1)
+    return balanced_C(ctx, loss, x, balance).view(units, -1).mean(1)
 
 
 def resolve_C(ctx: RunContext, calibrate: Callable[[float], torch.Tensor]) -> torch.Tensor | float:
