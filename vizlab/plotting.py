@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
 import matplotlib
@@ -42,9 +43,14 @@ def labelled_grid(
     # tiles are neither squeezed nor separated by empty bands; constrained layout keeps the
     # suptitle clear of the tile titles.
     lines = max((str(label).count("\n") + 1 for label in labels[:n]), default=1)
-    height = nrows * (tile_inches + 0.16 * lines) + (0.4 if title else 0.0)
+    width = tile_inches * ncols
+    if title:  # wrapped to the figure width (10 pt: ~12 characters per inch), never clipped
+        chars = max(16, int(12 * width))
+        title = "\n".join(textwrap.fill(line, chars) for line in str(title).split("\n"))
+    title_lines = title.count("\n") + 1 if title else 0
+    height = nrows * (tile_inches + 0.16 * lines) + 0.2 * title_lines + (0.2 if title else 0.0)
     fig, axes = plt.subplots(
-        nrows, ncols, figsize=(tile_inches * ncols, height), squeeze=False, layout="constrained"
+        nrows, ncols, figsize=(width, height), squeeze=False, layout="constrained"
     )
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
