@@ -126,6 +126,7 @@ def test_composed_configs_build_the_documented_stacks(compose_cfg):
     yosinski = build_transforms(cfg.transforms)
     assert [type(h) for h in yosinski.hooks] == [BlurEvery, ClipSmallNorm, ClipSmallContribution]
     assert yosinski.wants_grad
+    assert [type(t).__name__ for t in yosinski.transforms] == ["Jitter"]
     regs = build_regularizers(cfg.regularizers)
     assert [name for name, _, _ in regs.penalties] == ["l2"] and regs.jitter_T is None
     edited = build_transforms(
