@@ -273,3 +273,28 @@ def test_lite0_features_separate_faces_better_than_pixels(ctx_factory):
     )
     m = NearestNeighbors().run(ctx).metrics
     assert m["label_agreement_feature"] > m["label_agreement_pixel"] > 0.8
+
+
+def test_data_image_takes_a_built_in_name_or_an_image_file(tmp_path):
+    import numpy as np
+    from omegaconf import OmegaConf
+    from PIL import Image
+
+    from vizlab.data.images import builtin_photo, load_references
+    from vizlab.errors import VizlabError
+    from vizlab.models.wrapper import InputSpec
+
+    spec = InputSpec((32, 32), (0.5,) * 3, (0.5,) * 3, "bicubic", 1.0)
+    file = tmp_path / "my_cat.png"
+    builtin_photo("chelsea").save(file)
+    cfg = OmegaConf.create({"source": "builtin", "image": str(file), "images": None})
+    refs = load_references(cfg, spec)
+    assert refs.names == ["my_cat"]
+    named = load_references(OmegaConf.create({"image": "chelsea"}), spec)
+    assert np.allclose(refs.images, named.images, atol=1 / 255)
+    both = load_references(OmegaConf.create({"images": ["coffee", str(file)]}), spec)
+    assert both.names == ["coffee", "my_cat"] and both.images.shape == (2, 3, 32, 32)
+    (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
+    for bad, needle in ((str(tmp_path / "broken.jpg"), "corrupt"), ("chelsae", "chelsea")):
+        with pytest.raises(VizlabError, match=needle):
+            load_references(OmegaConf.create({"image": bad}), spec)

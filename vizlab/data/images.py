@@ -85,7 +85,8 @@ def builtin_photo(name: str) -> Image.Image:
             f"'{name}' is not a built-in photo (data.image). Available: "
             f"{format_choices(BUILTIN_PHOTOS, limit=20)}"
             + (f". Did you mean {hint[0]}?" if hint else ".")
-            + " For your own images use data=folder data.path=/path/to/images."
+            + " Or give an image file (data.image=/path/to/photo.jpg), or a folder with "
+            "data=folder data.path=/path/to/images."
         )
     array = BUILTIN_PHOTOS[name]()
     if array.ndim == 2:
@@ -141,6 +142,15 @@ def open_image(file: str | Path) -> Image.Image:
         ) from err
 
 
+def photo_or_file(name_or_path: str) -> tuple[str, Image.Image]:
+    """(name, RGB image) of a built-in photo by name, else of an image file (``data.image``
+    and ``data.images`` take both; a file is named by its stem)."""
+    name_or_path = str(name_or_path)
+    if name_or_path in BUILTIN_PHOTOS or not Path(name_or_path).expanduser().exists():
+        return name_or_path, builtin_photo(name_or_path)
+    return Path(name_or_path).stem, open_image(name_or_path)
+
+
 @dataclass
 class ReferenceImages:
     """A batch of reference images in [0, 1] and their names."""
@@ -164,7 +174,7 @@ def load_references(cfg: DictConfig, spec: InputSpec) -> ReferenceImages:
     elif source == "builtin":
         names = cfg.get("images") or [cfg.image]
         names = [names] if isinstance(names, str) else list(names)
-        pairs = [(n, builtin_photo(n)) for n in names]
+        pairs = [photo_or_file(n) for n in names]
     else:
         raise VizlabError(f"data.source='{source}' is unknown; use builtin, folder or file.")
     tensors = torch.stack([preprocess(img, spec) for _, img in pairs])

@@ -3,20 +3,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 from PIL import Image
 
-from vizlab.data.images import BUILTIN_PHOTOS, builtin_photo, open_image, preprocess
+from vizlab.data.images import photo_or_file, preprocess
 from vizlab.models.wrapper import InputSpec
 
 
 def load_image(name_or_path: str) -> Image.Image:
     """A built-in photo by name, else an image file path (clear error otherwise)."""
-    if name_or_path in BUILTIN_PHOTOS or not Path(name_or_path).expanduser().exists():
-        return builtin_photo(name_or_path)
-    return open_image(name_or_path)
+    return photo_or_file(name_or_path)[1]
 
 
 def image_tensor(name_or_path: str, size: int | tuple[int, int]) -> torch.Tensor:
