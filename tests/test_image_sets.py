@@ -278,7 +278,6 @@ def test_lite0_features_separate_faces_better_than_pixels(ctx_factory):
 def test_data_image_takes_a_built_in_name_or_an_image_file(tmp_path):
     import numpy as np
     from omegaconf import OmegaConf
-    from PIL import Image
 
     from vizlab.data.images import builtin_photo, load_references
     from vizlab.errors import VizlabError
