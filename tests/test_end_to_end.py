@@ -186,6 +186,26 @@ def test_multirun_sweep_writes_summary_and_groups_wandb_runs(tmp_path):
     assert groups == {sweep_dir.name}
 
 
+def test_sweep_on_the_joblib_launcher_runs_jobs_in_processes_and_summarizes(tmp_path):
+    """Scaling out (SPEC §4): the same sweep on Hydra's joblib launcher (local processes)."""
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
+    sweep_dir = tmp_path / "sweep"
+    run_py(
+        "-m",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "model=tiny_cnn",
+        "data.size=32",
+        "target.layer=blocks.1,blocks.2",
+        "method.iterations=2",
+        "method.finetune_iterations=0",
+        "logger=local",
+        f"hydra.sweep.dir={sweep_dir}",
+    )
+    rows = json.loads((sweep_dir / "sweep_summary.json").read_text())
+    assert sorted(r["layer"] for r in rows) == ["blocks.1", "blocks.2"]
+
+
 def test_vizlab_methods_and_layers_cli():
     env = dict(os.environ)
     out = subprocess.run(
