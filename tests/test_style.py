@@ -100,7 +100,7 @@ def test_vit_sizes_are_fitted_to_the_patch_grid(ctx_factory, caplog):
 
 
 def test_unknown_style_image_is_a_clear_error():
-    with pytest.raises(VizlabError, match="grasss"):
+    with pytest.raises(VizlabError, match="method.style=.grasss. is neither"):
         image_tensor("grasss", 32)
     assert image_tensor("grass", (24, 32)).shape == (1, 3, 24, 32)
 

@@ -77,16 +77,21 @@ COLOUR_PHOTOS = [
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 
 
-def builtin_photo(name: str) -> Image.Image:
-    """A built-in photo as an RGB PIL image (grayscale photos are replicated to RGB)."""
+def builtin_photo(name: str, option: str = "data.image") -> Image.Image:
+    """A built-in photo as an RGB PIL image (grayscale photos are replicated to RGB);
+    ``option`` names the setting that asked for it (errors)."""
     if name not in BUILTIN_PHOTOS:
         hint = nearest(name, BUILTIN_PHOTOS)
         raise VizlabError(
-            f"'{name}' is not a built-in photo (data.image). Available: "
+            f"{option}='{name}' is neither a built-in photo nor an image file. Available: "
             f"{format_choices(BUILTIN_PHOTOS, limit=20)}"
             + (f". Did you mean {hint[0]}?" if hint else ".")
-            + " Or give an image file (data.image=/path/to/photo.jpg), or a folder with "
-            "data=folder data.path=/path/to/images."
+            + f" Or give an image file ({option}=/path/to/photo.jpg)"
+            + (
+                ", or a folder with data=folder data.path=/path/to/images."
+                if option.startswith("data")
+                else "."
+            )
         )
     array = BUILTIN_PHOTOS[name]()
     if array.ndim == 2:
@@ -142,12 +147,12 @@ def open_image(file: str | Path) -> Image.Image:
         ) from err
 
 
-def photo_or_file(name_or_path: str) -> tuple[str, Image.Image]:
+def photo_or_file(name_or_path: str, option: str = "data.image") -> tuple[str, Image.Image]:
     """(name, RGB image) of a built-in photo by name, else of an image file (``data.image``
     and ``data.images`` take both; a file is named by its stem)."""
     name_or_path = str(name_or_path)
     if name_or_path in BUILTIN_PHOTOS or not Path(name_or_path).expanduser().exists():
-        return name_or_path, builtin_photo(name_or_path)
+        return name_or_path, builtin_photo(name_or_path, option)
     return Path(name_or_path).stem, open_image(name_or_path)
 
 

@@ -56,7 +56,8 @@ class Texture(Method):
     def run(self, ctx: RunContext) -> Result:
         cfg, model = ctx.method_cfg, ctx.model
         size = working_size(ctx, cfg.get("size"))
-        source = image_tensor(str(cfg.source), cfg.get("source_size") or size).to(ctx.device)
+        source = image_tensor(str(cfg.source), cfg.get("source_size") or size, "method.source")
+        source = source.to(ctx.device)
         layers = style_layers(model, cfg.get("layers"))
         loss = PerceptualLoss(model, layers, style_weights=cfg.get("layer_weights"))
         loss.set_style(source)
