@@ -16,17 +16,13 @@ from vizlab.attacks import (
     perturbation_norms,
     pgd,
     run_attack,
+    universal,
 )
+from vizlab.attacks.universal import universal_delta
 from vizlab.errors import VizlabError
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tiny workloads run faster (and spin less on a shared CPU) with one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny workloads: one torch thread
 
 
 @pytest.fixture(scope="module")
@@ -346,3 +342,47 @@ def test_auto_perturbation_gain_is_per_image():
     delta[0, 0, 0, 0], delta[1, 1, 1, 1] = 0.1, -0.01  # image 2: no perturbation
     torch.testing.assert_close(perturbation_gain(None, delta), torch.tensor([4.5, 45.0, 1.0]))
     torch.testing.assert_close(perturbation_gain("10", delta), torch.full((3,), 10.0))
+
+
+def test_universal_is_one_perturbation_for_all_images_within_eps(net, images):
+    eps = 8 / 255
+    delta = universal_delta(net, images, eps=eps, steps=8, batch_size=4)
+    assert delta.shape == (1, *images.shape[1:]) and delta.abs().max() <= eps + 1e-7
+    x_adv = universal(net, images, eps=eps, steps=8, batch_size=4)
+    torch.testing.assert_close(x_adv, (images + delta).clamp(0, 1))
+    assert x_adv.min() >= 0 and x_adv.max() <= 1
+    # batching inside the attack changes nothing: the step uses the gradient summed over all
+    torch.testing.assert_close(delta, universal_delta(net, images, eps=eps, steps=8, batch_size=6))
+    y = net(images).argmax(-1)
+    fooled = (net(x_adv).argmax(-1) != y).float().mean()
+    assert fooled > (net((images + 0.0).clamp(0, 1)).argmax(-1) != y).float().mean()
+    l2 = universal_delta(net, images, eps=0.5, norm="l2", steps=4)
+    assert float(l2.norm()) <= 0.5 + 1e-5
+    with pytest.raises(VizlabError, match="universal attack"):
+        universal_delta(net, images, eps=0.0)
+
+
+def test_universal_method_reports_fit_and_held_out_success(ctx_factory):
+    from vizlab.methods.adversarial import Adversarial
+
+    ctx = ctx_factory(
+        "model=tiny_cnn", "method=adversarial", "data=photos", "data.size=32",
+        "method.attack=universal", "method.steps=3", "method.eps=16/255",
+        "method.transfer_models=[]",
+    )  # fmt: skip
+    result = Adversarial().run(ctx)
+    m = result.metrics
+    n = len(ctx.references)
+    assert m["universal_fit_images"] == round(0.7 * n)
+    assert m["universal_heldout_images"] == n - m["universal_fit_images"]
+    assert len(m["universal_heldout"]) == m["universal_heldout_images"]
+    delta = result.tensors["adversarial"] - ctx.references.images
+    inside = (ctx.references.images > 16 / 255) & (ctx.references.images < 1 - 16 / 255)
+    same = (delta[0] - delta[1]).abs()[inside[0] & inside[1]]  # unclipped pixels: one delta
+    assert same.max() < 1e-6
+    with pytest.raises(VizlabError, match="holdout"):
+        bad = ctx_factory(
+            "model=tiny_cnn", "method=adversarial", "data.size=32", "method.attack=universal",
+            "method.universal.holdout=1.5",
+        )  # fmt: skip
+        Adversarial().run(bad)

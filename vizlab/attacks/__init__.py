@@ -1,5 +1,6 @@
 """Adversarial attacks on classifiers in [0, 1] pixel space (lecture 21.7): FGSM, BIM,
-PGD with random start (L_inf and L2) and Carlini-Wagner L2, batched over images."""
+PGD with random start (L_inf and L2) and Carlini-Wagner L2, batched over images, and one
+universal perturbation for a whole image set."""
 
 from __future__ import annotations
 
@@ -18,9 +19,10 @@ from vizlab.attacks.core import (
 )
 from vizlab.attacks.cw import cw_l2, margin
 from vizlab.attacks.gradient import bim, fgsm, iterative_attack, pgd
+from vizlab.attacks.universal import universal
 from vizlab.errors import VizlabError, format_choices, nearest
 
-ATTACKS = {"fgsm": fgsm, "bim": bim, "pgd": pgd, "cw": cw_l2}
+ATTACKS = {"fgsm": fgsm, "bim": bim, "pgd": pgd, "cw": cw_l2, "universal": universal}
 """Attack name -> function(model, x, labels=None, **knobs) -> adversarial images."""
 
 
@@ -58,4 +60,5 @@ __all__ = [
     "project",
     "random_in_ball",
     "run_attack",
+    "universal",
 ]

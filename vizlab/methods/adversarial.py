@@ -1,6 +1,7 @@
 """Adversarial examples (lecture 21.7): FGSM, BIM, PGD and Carlini-Wagner L2 over the
-reference images, untargeted or targeted, with perturbation norms, confidences and transfer
-of the adversarial images to other (offline) models."""
+reference images, or one universal perturbation for all of them, untargeted or targeted,
+with perturbation norms, confidences and transfer of the adversarial images to other
+(offline) models."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import torch
 from omegaconf import DictConfig
 
 from vizlab.attacks import as_classifier, check_norm, perturbation_norms, run_attack
+from vizlab.attacks.universal import universal_delta
 from vizlab.errors import VizlabError
 from vizlab.methods.base import Method, Result, RunContext
 from vizlab.metrics import topk_labels
@@ -66,13 +68,15 @@ def _knobs(cfg: DictConfig, attack: str, norm: str, eps: float | None, ctx: RunC
             progress=ctx.progress,
         )
     knobs: dict[str, Any] = dict(eps=eps, norm=norm)
-    if attack in ("bim", "pgd"):
+    if attack in ("bim", "pgd", "universal"):
         step = cfg.get("step_size")
         if step is not None:
             step = parse_fraction(step, "method.step_size", "method.step_size=1/255")
         knobs.update(steps=int(cfg.steps), step_size=step, progress=ctx.progress)
     if attack == "pgd":
         knobs.update(random_start=bool(cfg.get("random_start", True)), generator=ctx.generator())
+    if attack == "universal":
+        knobs.update(batch_size=max(1, int(cfg.get("batch_size", 16))))
     return knobs
 
 
@@ -113,6 +117,22 @@ def adversarial_transfer(
     return out
 
 
+def universal_split_metrics(
+    fit: torch.Tensor, labels: torch.Tensor, adv_pred: torch.Tensor, target: int | None
+) -> dict[str, Any]:
+    """Success of a universal perturbation on the images it was fitted on and on the held-out
+    ones (the number Moosavi-Dezfooli et al. report: the fooling rate on unseen images)."""
+    success = adv_pred == target if target is not None else adv_pred != labels
+    out: dict[str, Any] = {
+        "universal_fit_images": int(fit.sum()),
+        "universal_success_rate_fit": success[fit].float().mean().item(),
+    }
+    if (~fit).any():
+        out["universal_heldout_images"] = int((~fit).sum())
+        out["universal_success_rate_heldout"] = success[~fit].float().mean().item()
+    return out
+
+
 def perturbation_gain(amplify: Any, delta: torch.Tensor) -> torch.Tensor:
     """Per image, the factor of the shown perturbation 0.5 + gain * delta: ``method.amplify``
     if set, else (null) the gain that maps the image's largest |delta| to 0.45, so that small
@@ -132,7 +152,7 @@ def _radius_text(metrics: dict[str, Any]) -> str:
 
 class Adversarial(Method):
     name = "adversarial"
-    description = "FGSM / BIM / PGD / Carlini-Wagner adversarial examples with transfer"
+    description = "FGSM / BIM / PGD / Carlini-Wagner / universal adversarial examples, transfer"
 
     def run(self, ctx: RunContext) -> Result:
         cfg, model = ctx.method_cfg, ctx.model
@@ -147,23 +167,29 @@ class Adversarial(Method):
         with torch.no_grad():
             clean_logits = classify(x)
         labels = clean_logits.argmax(-1)
-        batch = max(1, int(cfg.get("batch_size", 16)))
-        x_adv = torch.cat(
-            [
-                run_attack(
-                    attack,
-                    model,
-                    x[i : i + batch],
-                    labels=labels[i : i + batch],
-                    target=target,
-                    **knobs,
-                )
-                for i in range(0, len(x), batch)
-            ]
-        )
+        if attack == "universal":
+            x_adv, fit = self._universal(cfg, model, x, labels, target, knobs)
+        else:
+            batch = max(1, int(cfg.get("batch_size", 16)))
+            x_adv = torch.cat(
+                [
+                    run_attack(
+                        attack,
+                        model,
+                        x[i : i + batch],
+                        labels=labels[i : i + batch],
+                        target=target,
+                        **knobs,
+                    )
+                    for i in range(0, len(x), batch)
+                ]
+            )
         with torch.no_grad():
             adv_logits = classify(x_adv)
         metrics = self._metrics(attack, norm, eps, target, clean_logits, adv_logits, x, x_adv)
+        if attack == "universal":
+            metrics.update(universal_split_metrics(fit, labels, adv_logits.argmax(-1), target))
+            metrics["universal_heldout"] = [n for n, f in zip(refs.names, fit.tolist()) if not f]
         metrics["num_images"] = len(refs)
         for i, name in enumerate(refs.names):
             metrics[f"{name}_clean_top5"] = topk_labels(clean_logits[i : i + 1])[0]
@@ -177,6 +203,21 @@ class Adversarial(Method):
                 )
             )
         return self._result(ctx, x, x_adv, clean_logits, adv_logits, metrics)
+
+    @staticmethod
+    def _universal(cfg, model, x, labels, target, knobs) -> tuple[torch.Tensor, torch.Tensor]:
+        """One perturbation fitted on the first (1 - holdout) of the images, added to all;
+        returns the adversarial images and the mask of the images it was fitted on."""
+        holdout = float((cfg.get("universal") or {}).get("holdout", 0.3))
+        if not 0.0 <= holdout < 1.0:
+            raise VizlabError(
+                f"method.universal.holdout={holdout} must be in [0, 1): the fraction of the "
+                "images kept out of fitting the universal perturbation (e.g. 0.3; 0 = none)."
+            )
+        n_fit = max(1, round(len(x) * (1 - holdout)))
+        delta = universal_delta(model, x[:n_fit], labels[:n_fit], target=target, **knobs)
+        fit = torch.arange(len(x), device=x.device) < n_fit
+        return (x + delta).clamp(0, 1), fit
 
     @staticmethod
     def _metrics(attack, norm, eps, target, clean_logits, adv_logits, x, x_adv) -> dict:
@@ -221,9 +262,10 @@ class Adversarial(Method):
         clean_top = topk_labels(clean_logits, 1)
         adv_top = topk_labels(adv_logits, 1)
         labels = []
+        held_out = set(metrics.get("universal_heldout", []))
         for i, name in enumerate(ctx.references.names):
             labels += [
-                f"{name}\n{clean_top[i][0]}",
+                f"{name}{' (held out)' if name in held_out else ''}\n{clean_top[i][0]}",
                 f"delta x{gain[i]:.3g}\n"
                 f"Linf {255 * norms['linf'][i]:.1f}/255, L2 {norms['l2'][i]:.2f}",
                 f"adversarial\n{adv_top[i][0]}",
