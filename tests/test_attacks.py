@@ -21,7 +21,6 @@ from vizlab.attacks import (
 from vizlab.attacks.universal import universal_delta
 from vizlab.errors import VizlabError
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny workloads: one torch thread
 
 
