@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from vizlab.errors import VizlabError, format_choices, nearest
+from vizlab.models.hog import HANDCRAFTED, build_handcrafted
 from vizlab.models.offline_weights import OFFLINE_WHEELS, converted_weights
 from vizlab.models.wrapper import VisionModel
 
@@ -132,6 +133,8 @@ def build_model(cfg: DictConfig) -> nn.Module:
     raw_kwargs = cfg.get("kwargs")
     kwargs = dict(OmegaConf.to_container(raw_kwargs, resolve=True)) if raw_kwargs else {}
     checkpoint = cfg.get("checkpoint")
+    if name in HANDCRAFTED:  # HOG as a network (M&V Sect. 4.1): no weights to load
+        return prepare_for_visualization(build_handcrafted(name, **kwargs))
     if checkpoint:
         model = _create(name, pretrained=False, **kwargs)
         _load_state(

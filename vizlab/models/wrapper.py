@@ -245,7 +245,10 @@ class VisionModel:
         key = (layer, size)
         if key in self._rf_cache:
             return self._rf_cache[key]
-        if self.is_vit:
+        exact = getattr(self.module, "receptive_field", None)
+        if callable(exact):  # a hand-built representation that knows its geometry (HOG)
+            rf = exact(layer if layer != OUTPUT else "blocks")
+        elif self.is_vit:
             rf = self._vit_receptive_field(layer)
         else:
             probe = self._linearized
