@@ -73,9 +73,10 @@ class CellHistograms(nn.Module):
             frac = t - low
             low = torch.remainder(low, k).long()[:, 0]
             high = torch.remainder(low + 1, k)
-            votes = F.one_hot(low, k).permute(0, 3, 1, 2).to(grad) * (1 - frac) + F.one_hot(
-                high, k
-            ).permute(0, 3, 1, 2).to(grad) * frac
+            votes = (
+                F.one_hot(low, k).permute(0, 3, 1, 2).to(grad) * (1 - frac)
+                + F.one_hot(high, k).permute(0, 3, 1, 2).to(grad) * frac
+            )
             votes = votes * magnitude
         return F.avg_pool2d(votes, self.cell, self.cell)  # sum over the cell / cell area
 
