@@ -14,6 +14,12 @@ paper, far easier to invert (Table 2: 36.6 % -> 11.5 % error).
 
 Layers for ``target.layer``: ``gray``, ``gradient`` (N x 2 x H x W), ``cells`` (N x 9 x h x w
 cell histograms) and ``blocks`` (N x 36 x (h-1) x (w-1), the descriptor; also ``output``).
+
+``model=dsift`` is dense SIFT in the same frame (the paper's DSIFT; Lowe 2004, Sect. 6.1):
+8 signed orientations with bilinear votes, bilinear spatial binning into 8 px cells,
+descriptors of 4 x 4 cells (128 values) every 8 px, normalized by L2, clipped at 0.2 and
+normalized again. There is no dense-SIFT reference on PyPI to compare with numerically (the
+paper used VLFeat's ``vl_dsift``); the tests check its construction instead.
 It is written with torch functions rather than a chain of conv layers: the ops are tiny and
 the module stays readable next to the reference.
 """
@@ -47,13 +53,25 @@ class Gradient(nn.Module):
 
 
 class CellHistograms(nn.Module):
-    """Magnitude-weighted votes into ``orientations`` unsigned bins, averaged over cells."""
+    """Magnitude-weighted votes into ``orientations`` bins over ``span`` degrees (180:
+    unsigned, HOG; 360: signed, SIFT), averaged over cells (``pooling="box"``, HOG) or pooled
+    with bilinear spatial weights at the cell centres (``pooling="bilinear"``, SIFT)."""
 
-    def __init__(self, orientations: int = 9, cell: int = 8, binning: str = "hard"):
+    def __init__(
+        self,
+        orientations: int = 9,
+        cell: int = 8,
+        binning: str = "hard",
+        span: float = 180.0,
+        pooling: str = "box",
+    ):
         super().__init__()
         if binning not in ("hard", "bilinear"):
             raise ValueError(f"binning={binning!r}: use hard or bilinear")
+        if pooling not in ("box", "bilinear"):
+            raise ValueError(f"pooling={pooling!r}: use box or bilinear")
         self.orientations, self.cell, self.binning = orientations, cell, binning
+        self.span, self.pooling = span, pooling
 
     def forward(self, grad: torch.Tensor) -> torch.Tensor:
         g_row, g_col = grad[:, :1], grad[:, 1:]
@@ -61,8 +79,8 @@ class CellHistograms(nn.Module):
         flat = sq == 0  # atan2 and sqrt have no finite derivative at 0: use safe values there
         magnitude = torch.where(flat, 0.0, sq.clamp_min(1e-30).sqrt())
         angle = torch.atan2(torch.where(flat, 0.0, g_row), torch.where(flat, 1.0, g_col))
-        degrees = torch.remainder(torch.rad2deg(angle), 180.0)
-        width = 180.0 / self.orientations
+        degrees = torch.remainder(torch.rad2deg(angle), self.span)
+        width = self.span / self.orientations
         k = self.orientations
         if self.binning == "hard":  # bin i holds [i * width, (i + 1) * width)
             index = (degrees / width).floor().long().clamp(0, k - 1)
@@ -78,7 +96,24 @@ class CellHistograms(nn.Module):
                 + F.one_hot(high, k).permute(0, 3, 1, 2).to(grad) * frac
             )
             votes = votes * magnitude
-        return F.avg_pool2d(votes, self.cell, self.cell)  # sum over the cell / cell area
+        if self.pooling == "box":
+            return F.avg_pool2d(votes, self.cell, self.cell)  # sum over the cell / cell area
+        return bilinear_pool(votes, self.cell)
+
+
+def bilinear_pool(votes: torch.Tensor, cell: int) -> torch.Tensor:
+    """SIFT's spatial binning: every pixel votes into the cells whose centres are nearest, with
+    weights (1 - |dy| / cell)(1 - |dx| / cell): a separable tent with 2 cell taps at the
+    half-pixel offsets of an even-sized cell, evaluated at the cell centres, divided by the cell
+    area (a uniform vote map gives 1 in every interior cell, as the box average does)."""
+    d = torch.arange(2 * cell, dtype=votes.dtype, device=votes.device) - (cell - 0.5)
+    tent = 1 - d.abs() / cell
+    kernel = (tent[:, None] * tent[None, :]) / cell**2
+    k = votes.shape[1]
+    weight = kernel.expand(k, 1, *kernel.shape).contiguous()
+    # the window of cell j starts cell / 2 pixels before the cell (j cell - cell / 2)
+    padded = F.pad(votes, (cell // 2,) * 4)
+    return F.conv2d(padded, weight, stride=cell, groups=k)
 
 
 class BlockNormalization(nn.Module):
@@ -102,7 +137,9 @@ class BlockNormalization(nn.Module):
 
 
 class HOG(nn.Module):
-    """Differentiable HOG of the luminance image (see the module docstring)."""
+    """Differentiable HOG of the luminance image (see the module docstring); with 8 signed
+    orientations, bilinear votes and spatial pooling, and 4 x 4-cell blocks it is dense SIFT
+    (``model=dsift``)."""
 
     num_classes = 0
 
@@ -112,14 +149,16 @@ class HOG(nn.Module):
         cell: int = 8,
         block: int = 2,
         binning: str = "hard",
+        span: float = 180.0,
+        pooling: str = "box",
         img_size: int = 224,
     ):
         super().__init__()
         self.gray = Gray()
         self.gradient = Gradient()
-        self.cells = CellHistograms(orientations, cell, binning)
+        self.cells = CellHistograms(orientations, cell, binning, span, pooling)
         self.blocks = BlockNormalization(block)
-        self.cell, self.block = cell, block
+        self.cell, self.block, self.pooling = cell, block, pooling
         # what vizlab reads from timm models: the input size and normalization (the [0, 1]
         # image minus 0.5, so that 0 is mid-grey as in the paper's mean-subtracted units;
         # HOG itself is blind to the offset)
@@ -135,15 +174,24 @@ class HOG(nn.Module):
         return self.blocks(self.cells(self.gradient(self.gray(x))))
 
     def receptive_field(self, layer: str) -> ReceptiveField:
-        """Exact geometry: a cell sees its 8 x 8 pixels plus one pixel of the central
-        differences on each side; a block ``block`` cells."""
+        """Exact geometry: a cell sees its 8 x 8 pixels (box pooling; bilinear pooling: the
+        16 x 16 of its tent) plus one pixel of the central differences on each side; a block
+        ``block`` cells further."""
         if layer in ("gray", "gradient"):
             return ReceptiveField(1, 1 if layer == "gray" else 3)
-        cells = 1 if layer == "cells" else self.block
-        return ReceptiveField(self.cell, cells * self.cell + 2)
+        own = self.cell if self.pooling == "box" else 2 * self.cell
+        extra = 0 if layer == "cells" else (self.block - 1) * self.cell
+        return ReceptiveField(self.cell, own + extra + 2)
 
 
-HANDCRAFTED = {"hog": {"binning": "hard"}, "hogb": {"binning": "bilinear"}}
+HANDCRAFTED = {
+    "hog": {"binning": "hard"},
+    "hogb": {"binning": "bilinear"},
+    # dense SIFT (Lowe's descriptor on a grid, as VLFeat's dsift): 8 signed orientations,
+    # bilinear in orientation and space, 4 x 4 cells of 8 px, L2 / clip 0.2 / L2, step 8 px
+    "dsift": {"orientations": 8, "block": 4, "binning": "bilinear", "span": 360.0,
+              "pooling": "bilinear"},
+}  # fmt: skip
 """Hand-crafted representations by ``model.name``, with their default arguments."""
 
 
