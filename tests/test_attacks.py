@@ -357,7 +357,7 @@ def test_universal_is_one_perturbation_for_all_images_within_eps(net, images):
     assert fooled > (net((images + 0.0).clamp(0, 1)).argmax(-1) != y).float().mean()
     l2 = universal_delta(net, images, eps=0.5, norm="l2", steps=4)
     assert float(l2.norm()) <= 0.5 + 1e-5
-    with pytest.raises(VizlabError, match="universal attack"):
+    with pytest.raises(VizlabError, match="positive radius"):
         universal_delta(net, images, eps=0.0)
 
 

@@ -24,13 +24,17 @@ from vizlab.errors import VizlabError
 from vizlab.models.wrapper import VisionModel
 
 
-def _check_schedule(eps: float, steps: int, step_size: float) -> None:
+def check_schedule(eps: float, steps: int, step_size: float | None) -> float:
+    """The step size (default 2.5 eps / steps, Madry et al.) after checking the schedule."""
+    if step_size is None:
+        step_size = 2.5 * eps / max(int(steps), 1)
     if not (eps > 0 and step_size > 0 and int(steps) >= 1):
         raise VizlabError(
             f"The attack got eps={eps!r}, steps={steps!r}, step_size={step_size!r}; it needs a "
             "positive radius (method.eps, e.g. 4/255), at least one step (method.steps) and a "
             "positive step size (method.step_size, or null for 2.5 * eps / steps)."
         )
+    return step_size
 
 
 def pgd(
@@ -53,9 +57,7 @@ def pgd(
     step alpha is 2.5 eps / steps by default (Madry et al.'s choice: any point of the ball is
     reachable from the start). Targeted: descend the target's cross-entropy instead."""
     check_norm(norm)
-    if step_size is None:
-        step_size = 2.5 * eps / max(int(steps), 1)
-    _check_schedule(eps, steps, step_size)
+    step_size = check_schedule(eps, steps, step_size)
     classify = as_classifier(model)
     x = x.detach()
     labels, targeted = resolve_labels(classify, x, labels, target)

@@ -24,6 +24,7 @@ from vizlab.attacks.core import (
     project,
     resolve_labels,
 )
+from vizlab.attacks.gradient import check_schedule
 from vizlab.errors import VizlabError
 from vizlab.models.wrapper import VisionModel
 
@@ -44,14 +45,9 @@ def universal_delta(
     """The perturbation (1 x 3 x H x W) shared by the images ``x`` (N x 3 x H x W in [0, 1]);
     the step alpha is 2.5 eps / steps by default, as for PGD."""
     check_norm(norm)
-    if step_size is None:
-        step_size = 2.5 * eps / max(int(steps), 1)
-    if not (eps > 0 and step_size > 0 and int(steps) >= 1 and int(batch_size) >= 1):
-        raise VizlabError(
-            f"The universal attack got eps={eps!r}, steps={steps!r}, step_size={step_size!r}, "
-            f"batch_size={batch_size!r}; all must be positive (e.g. method.eps=8/255, "
-            "method.steps=10)."
-        )
+    step_size = check_schedule(eps, steps, step_size)
+    if int(batch_size) < 1:
+        raise VizlabError(f"method.batch_size={batch_size!r} must be a positive integer.")
     classify = as_classifier(model)
     x = x.detach()
     labels, targeted = resolve_labels(classify, x, labels, target)
