@@ -236,31 +236,35 @@ class AMAdversarial(Method):
         amplify = float(ctx.method_cfg.get("amplify", 10))
         delta = x_adv - x_rep
         shown = (0.5 + amplify * delta).clamp(0, 1)
-        rows = torch.stack([x_rep, shown, x_adv], 1).flatten(0, 1)
         names = ctx.references.names
         k = len(metrics["target_classes"])
         clean_top = [short_label(t[0]) for t in topk_labels(clean_logits, 1)]
         adv_top = [short_label(t[0]) for t in topk_labels(adv_logits, 1)]
         probs = adv_logits.softmax(-1)
-        labels = []
-        for r in range(x_rep.shape[0]):
-            t = int(t_rep[r])
-            d = delta[r]
-            labels += [
-                f"{names[r // k]}\n{clean_top[r // k]}",
-                f"perturbation x{amplify:g}\nLinf {d.abs().max():.4f}, L2 {d.norm():.2f}",
-                f"-> {t}: p={probs[r, t]:.2f}\n{adv_top[r]}",
-            ]
+        # one row per photo: the photo, then (perturbation, adversarial image) per target
+        tiles, labels = [], []
+        for i, name in enumerate(names):
+            tiles.append(x_rep[i * k])
+            labels.append(f"{name}\n{clean_top[i]}")
+            for r in range(i * k, (i + 1) * k):
+                t, d = int(t_rep[r]), delta[r]
+                tiles += [shown[r], x_adv[r]]
+                labels += [
+                    f"delta x{amplify:g} -> {t}\nLinf {d.abs().max():.4f}, L2 {d.norm():.2f}",
+                    f"-> {t}: p={probs[r, t]:.2f}\n{adv_top[r]}",
+                ]
+        rows = torch.stack(tiles)
+        ncols = 1 + 2 * k
         title = (
             f"AM adversarial on {ctx.model.name}: eps {metrics['eps']:g}, step "
             f"{metrics['step_size']:g}, lambda {metrics['tv_weight']:g}, {metrics['steps']} steps; "
             f"success {100 * metrics['success_rate']:.0f}%"
         )
         return Result(
-            images={"adversarial": grid(rows, nrow=3), "perturbation_x10": grid(shown, nrow=k)},
+            images={"adversarial": grid(rows, nrow=ncols), "perturbation_x10": grid(shown, nrow=k)},
             metrics=metrics,
             figures={
-                "adversarial_labelled": labelled_grid(rows, labels, 3, title, 2.6),
+                "adversarial_labelled": labelled_grid(rows, labels, ncols, title, 2.6),
                 "objective": curves(history, "AM adversarial (first batch)"),
             },
             tensors={"adversarial": x_adv, "perturbation": delta, "original": x_rep},
