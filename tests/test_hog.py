@@ -95,3 +95,12 @@ def test_hog_inversion_runs_like_a_cnn_layer(model):
     assert m["layer"] == "blocks" and "classification_consistency" not in m
     limit = {"hog": 45.0, "hogb": 20.0, "dsift": 15.0}[model]  # measured 29 / 11 / 4
     assert m["reconstruction_error"] < limit, m
+
+
+def test_bad_handcrafted_arguments_are_one_clear_error():
+    from vizlab.errors import VizlabError
+    from vizlab.models.hog import build_handcrafted
+
+    for kwargs in ({"orientation": 9}, {"binning": "nearest"}):
+        with pytest.raises(VizlabError, match="model=hog does not take model.kwargs"):
+            build_handcrafted("hog", **kwargs)

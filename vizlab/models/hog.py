@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vizlab.errors import VizlabError
 from vizlab.models.receptive_field import ReceptiveField
 
 LUMINANCE = (0.2125, 0.7154, 0.0721)  # skimage.color.rgb2gray (ITU-R BT.709)
@@ -196,7 +197,16 @@ HANDCRAFTED = {
 
 
 def build_handcrafted(name: str, **kwargs) -> nn.Module:
-    return HOG(**{**HANDCRAFTED[name], **kwargs})
+    """The representation ``name`` with ``model.kwargs`` over its defaults (a clear error for
+    unknown or invalid arguments)."""
+    try:
+        return HOG(**{**HANDCRAFTED[name], **kwargs})
+    except (TypeError, ValueError) as err:
+        raise VizlabError(
+            f"model={name} does not take model.kwargs={kwargs} ({err}). Valid arguments: "
+            "orientations, cell, block, binning (hard | bilinear), span (180 | 360 degrees), "
+            "pooling (box | bilinear), img_size."
+        ) from None
 
 
 __all__ = ["HANDCRAFTED", "HOG", "build_handcrafted"]
