@@ -1,0 +1,199 @@
+"""Attribution speed in one run: vizlab against captum and pytorch-grad-cam and against the
+physical limit, on the same model (the offline EfficientNet-Lite0, NHWC weights as vizlab
+loads it), the same input (chelsea) and the same thread count.
+
+* ``gradient``: vanilla gradient; limit = one forward + backward to the input.
+* ``integrated_gradients``: 50 Gauss-Legendre points in batches of 16 (captum's
+  ``internal_batch_size``); limit = forward + backward passes of 16, 16, 16 and 2 images.
+* ``occlusion``: 32 px patch, stride 16 (169 windows), 4 occluded images per pass (captum's
+  ``perturbations_per_eval``); limit = 169 forward passes at batch 4 (inference mode).
+* ``gradcam``: Grad-CAM at the final feature map; limit = one forward + the backward from the
+  class score to that feature map (not to the input: Grad-CAM needs no input gradient).
+
+Usage: ``python benchmarks/attribution.py [--size 224] [--threads 2] [--repeats 3]``. Prints a
+table and writes ``benchmarks/results/attribution.json``. Peers that are not installed are
+reported as n/a (``pip install -e ".[peers]"``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def best_of(fn: Callable[[], object], repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def fwd_bwd(model: torch.nn.Module, x: torch.Tensor, target: int) -> None:
+    x = x.detach().requires_grad_(True)
+    model(x)[:, target].sum().backward()
+
+
+def fwd_bwd_to(model: torch.nn.Module, layer: torch.nn.Module, x: torch.Tensor, t: int) -> None:
+    """Forward, then the gradient of the class score with respect to ``layer``'s output."""
+    box = {}
+    handle = layer.register_forward_hook(lambda _m, _i, out: box.update(out=out))
+    try:
+        with torch.enable_grad():  # x needs a grad for the graph; only the layer's is taken
+            score = model(x.detach().requires_grad_(True))[:, t].sum()
+            torch.autograd.grad(score, box["out"])
+    finally:
+        handle.remove()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    from tests.conftest import compose
+    from vizlab.attribution import (
+        GradCAM,
+        Gradient,
+        IntegratedGradients,
+        Occlusion,
+        default_cam_layer,
+    )
+    from vizlab.data.images import builtin_photo, preprocess
+    from vizlab.runner import load_model
+
+    vm = load_model(compose(f"data.size={args.size}"), torch.device("cpu"))
+    model = vm.module
+    x = vm.units.unit_to_model(preprocess(builtin_photo("chelsea"), vm.spec)[None])
+    with torch.no_grad():
+        t = int(model(x).argmax())
+    layer = dict(model.named_modules())[default_cam_layer(model, vm.spec.size)]
+    r = args.repeats
+
+    def ours_gradcam():
+        with GradCAM(model, layer) as cam:
+            return cam.maps(x, t)
+
+    def occluded_passes():
+        with torch.inference_mode():
+            for _ in range(0, 169, 4):
+                model(x.expand(4, -1, -1, -1))
+
+    rows = {
+        "gradient": {
+            "limit": best_of(lambda: fwd_bwd(model, x, t), r),
+            "vizlab": best_of(lambda: Gradient(model).attribute(x, t), r),
+        },
+        "integrated_gradients": {
+            "limit": best_of(
+                lambda: [fwd_bwd(model, x.expand(b, -1, -1, -1), t) for b in (16, 16, 16, 2)], r
+            ),
+            "vizlab": best_of(
+                lambda: IntegratedGradients(model).attribute(
+                    x, t, n_steps=50, internal_batch_size=16
+                ),
+                r,
+            ),
+        },
+        "occlusion": {
+            "limit": best_of(occluded_passes, r),
+            "vizlab": best_of(
+                lambda: Occlusion(model).attribute(x, t, 32, 16, baselines=0.0, batch_size=4), r
+            ),
+        },
+        "gradcam": {
+            "limit": best_of(lambda: fwd_bwd_to(model, layer, x, t), r),
+            "vizlab": best_of(ours_gradcam, r),
+        },
+    }
+    try:
+        from captum import attr as captum_attr
+
+        rows["gradient"]["peer"] = best_of(
+            lambda: captum_attr.Saliency(model).attribute(
+                x.clone().requires_grad_(True), target=t, abs=False
+            ),
+            r,
+        )
+        rows["integrated_gradients"]["peer"] = best_of(
+            lambda: captum_attr.IntegratedGradients(model).attribute(
+                x, target=t, n_steps=50, internal_batch_size=16
+            ),
+            r,
+        )
+        rows["occlusion"]["peer"] = best_of(
+            lambda: captum_attr.Occlusion(model).attribute(
+                x,
+                sliding_window_shapes=(3, 32, 32),
+                strides=(3, 16, 16),
+                baselines=0.0,
+                target=t,
+                perturbations_per_eval=4,
+            ),  # fmt: skip
+            r,
+        )
+    except ImportError:
+        pass
+    try:
+        import pytorch_grad_cam as pgc
+        from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+        def theirs_gradcam():
+            with pgc.GradCAM(model=model, target_layers=[layer]) as cam:
+                return cam(input_tensor=x.clone().requires_grad_(True),
+                           targets=[ClassifierOutputTarget(t)])  # fmt: skip
+
+        rows["gradcam"]["peer"] = best_of(theirs_gradcam, r)
+    except ImportError:
+        pass
+
+    peers = {"gradcam": "pytorch-grad-cam"}
+    print(f"tf_efficientnet_lite0 (NHWC), chelsea at {args.size} px, {args.threads} threads")
+    print(
+        f"{'method':<22}{'limit':>10}{'vizlab':>10}{'x limit':>9}{'peer':>10}"
+        f"{'peer/vizlab':>13}  peer"
+    )
+    out = []
+    for name, row in rows.items():
+        peer = row.get("peer")
+        ratio = f"{peer / row['vizlab']:.2f}" if peer else "n/a"
+        print(
+            f"{name:<22}{1e3 * row['limit']:>8.1f}ms{1e3 * row['vizlab']:>8.1f}ms"
+            f"{row['vizlab'] / row['limit']:>9.2f}"
+            f"{(f'{1e3 * peer:.1f}ms' if peer else 'n/a'):>10}{ratio:>13}"
+            f"  {peers.get(name, 'captum')}"
+        )
+        out.append({"method": name, **{f"{k}_ms": 1e3 * v for k, v in row.items()}})
+    results = ROOT / "benchmarks" / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "attribution.json").write_text(
+        json.dumps(
+            {
+                "machine": platform.machine(),
+                "threads": args.threads,
+                "size": args.size,
+                "torch": torch.__version__,
+                "rows": out,
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
