@@ -41,3 +41,28 @@ def test_gradient_histogram_intersection():
     assert math.isclose(gradient_histogram_intersection(natural, natural), 1.0)
     flat = torch.full((3, 32, 32), 0.5)
     assert gradient_histogram_intersection(flat, natural) < 0.2
+
+
+def test_sweep_summary_of_a_one_layer_sweep_over_models(tmp_path):
+    """Table 2's form: one layer, several models -> one row per model, plotted by model;
+    the std-over-inits panel appears only when some job had several starts."""
+    import json
+    from unittest import mock
+
+    from vizlab import sweep
+
+    for i, (model, err) in enumerate([("hog", 38.0), ("hogb", 15.0), ("dsift", 9.0)]):
+        job = tmp_path / f"{i}_model={model}"
+        job.mkdir()
+        m = {"model": model, "layer": "blocks", "C": 100.0, "num_inits": 1,
+             "reconstruction_error": err, "reconstruction_error_ci95": 2.0,
+             "reconstruction_error_std_inits": 0.0}  # fmt: skip
+        (job / "metrics.json").write_text(json.dumps(m))
+    from vizlab.plotting import plt
+
+    with mock.patch.object(plt, "subplots", wraps=plt.subplots) as subplots:
+        written = sweep.write_summary(tmp_path)
+    assert subplots.call_args.args[:2] == (1, 1)  # no all-zero std panel for single starts
+    assert [p.name for p in written][-1] == "reconstruction_error_by_layer.png"
+    rows = json.loads((tmp_path / "sweep_summary.json").read_text())
+    assert sorted(r["model"] for r in rows) == ["dsift", "hog", "hogb"]
