@@ -204,6 +204,8 @@ def test_sweep_on_the_joblib_launcher_runs_jobs_in_processes_and_summarizes(tmp_
     )
     rows = json.loads((sweep_dir / "sweep_summary.json").read_text())
     assert sorted(r["layer"] for r in rows) == ["blocks.1", "blocks.2"]
+    # the cores are shared among the parallel jobs (joblib limits its workers' threads)
+    assert {r["torch_threads"] for r in rows} == {max(1, (os.cpu_count() or 1) // 2)}
 
 
 def test_vizlab_methods_and_layers_cli():

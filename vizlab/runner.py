@@ -86,6 +86,8 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> Result:
     job = _hydra_job()
     run_dir = Path(run_dir or job.get("run_dir") or "outputs/run")
     device = resolve_device(cfg.get("device"))
+    if cfg.get("threads"):  # else torch's default (joblib's workers already share the cores)
+        torch.set_num_threads(int(cfg.threads))
     seed = int(cfg.method.get("seed", 0))
     torch.manual_seed(seed)
     method_cls = registry.load(cfg.method.name)
@@ -97,6 +99,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> Result:
         result = method_cls().run(ctx)
         result.metrics.setdefault("method", cfg.method.name)
         result.metrics.setdefault("model", cfg.model.name)
+        result.metrics.setdefault("torch_threads", torch.get_num_threads())
         if loggers.failures:
             result.metrics["logger_failures"] = dict(loggers.failures)
         loggers.log_result(result)
