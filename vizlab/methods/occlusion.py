@@ -5,9 +5,8 @@ The occluded images are evaluated ``method.batch_size`` at a time. ``auto`` mean
 forward pass on the CPU -- on the 2-core CPU this was written on, EfficientNet-Lite0 (NHWC
 weights) at 224 px took 4.5 s for chelsea's 169 windows one at a time, 2.8 s in batches of 4,
 3.0 s of 8 and 3.9 s of 32 (large batches are memory-bound there) -- and 64 per pass on a
-GPU. ``method.time_batch_sizes`` recomputes the
-map with each listed batch size and logs the wall-clock times (a measurement, and a check
-that every batch size gives the same map)."""
+GPU. ``method.time_batch_sizes`` recomputes the map with each listed batch size and logs the
+wall-clock times (a measurement, and a check that every batch size gives the same map)."""
 
 from __future__ import annotations
 

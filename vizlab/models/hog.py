@@ -180,6 +180,7 @@ class HOG(nn.Module):
         ``block`` cells further."""
         if layer in ("gray", "gradient"):
             return ReceptiveField(1, 1 if layer == "gray" else 3)
+        # any other name ("cells", "blocks" or the model output) is the cells or the blocks
         own = self.cell if self.pooling == "box" else 2 * self.cell
         extra = 0 if layer == "cells" else (self.block - 1) * self.cell
         return ReceptiveField(self.cell, own + extra + 2)

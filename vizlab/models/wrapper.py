@@ -247,7 +247,7 @@ class VisionModel:
             return self._rf_cache[key]
         exact = getattr(self.module, "receptive_field", None)
         if callable(exact):  # a hand-built representation that knows its geometry (HOG)
-            rf = exact(layer if layer != OUTPUT else "blocks")
+            rf = exact(layer)
         elif self.is_vit:
             rf = self._vit_receptive_field(layer)
         else:
