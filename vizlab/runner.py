@@ -16,6 +16,7 @@ from vizlab.loggers import LocalLogger, MultiLogger, WandbLogger
 from vizlab.methods.base import Result, RunContext
 from vizlab.models.loading import build_model
 from vizlab.models.wrapper import VisionModel
+from vizlab.schema import typed
 
 log = logging.getLogger(__name__)
 _MODEL_CACHE: dict[str, torch.nn.Module] = {}
@@ -91,8 +92,9 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> Result:
     seed = int(cfg.method.get("seed", 0))
     torch.manual_seed(seed)
     method_cls = registry.load(cfg.method.name)
+    options = typed(method_cls.Options, cfg.method, "method") if method_cls.Options else None
     model = load_model(cfg, device)
-    ctx = RunContext(cfg, model, progress=bool(cfg.get("progress", True)))
+    ctx = RunContext(cfg, model, progress=bool(cfg.get("progress", True)), options=options)
     loggers = build_loggers(cfg, run_dir, job)
     loggers.start(OmegaConf.to_container(cfg, resolve=True))
     try:

@@ -34,11 +34,14 @@ class Result:
 class RunContext:
     """The pieces a method may use, built lazily from the composed config."""
 
-    def __init__(self, cfg: DictConfig, model: VisionModel, progress: bool = True):
+    def __init__(
+        self, cfg: DictConfig, model: VisionModel, progress: bool = True, options: Any = None
+    ):
         self.cfg = cfg
         self.model = model
         self.device = model.device
         self.progress = progress
+        self.options = options  # the method's typed options (its ``Options`` schema), if any
 
     @cached_property
     def references(self) -> ReferenceImages:
@@ -64,10 +67,15 @@ class RunContext:
 
 
 class Method:
-    """Base class of a visualization method: one verb, :meth:`run`."""
+    """Base class of a visualization method: one verb, :meth:`run`.
+
+    ``Options`` is the dataclass schema of the method's config node (see
+    :mod:`vizlab.schema`); the runner checks ``cfg.method`` against it before the model loads
+    and hands the typed instance to the method as ``ctx.options``."""
 
     name: ClassVar[str] = "method"
     description: ClassVar[str] = ""
+    Options: ClassVar[type | None] = None
 
     def run(self, ctx: RunContext) -> Result:  # pragma: no cover - interface
         raise NotImplementedError
