@@ -49,8 +49,9 @@ def compose(*overrides: str):
 
 def make_context(*overrides: str):
     """A RunContext for the composed config (no progress bars, local logging only)."""
+    from vizlab.devices import resolve_device
     from vizlab.methods.base import RunContext
-    from vizlab.runner import load_model, resolve_device
+    from vizlab.runner import load_model
 
     cfg = compose(*overrides, "progress=false", "logger=local")
     model = load_model(cfg, resolve_device(cfg.get("device")))

@@ -56,7 +56,8 @@ def cmd_methods(_args: argparse.Namespace) -> int:
 
 
 def cmd_layers(args: argparse.Namespace) -> int:
-    from vizlab.runner import load_model, resolve_device
+    from vizlab.devices import resolve_device
+    from vizlab.runner import load_model
 
     cfg = compose(args.overrides)
     model = load_model(cfg, resolve_device(cfg.get("device")))

@@ -11,6 +11,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from vizlab import registry
+from vizlab.devices import resolve_device
 from vizlab.errors import VizlabError
 from vizlab.loggers import LocalLogger, MultiLogger, WandbLogger
 from vizlab.methods.base import Result, RunContext
@@ -20,20 +21,6 @@ from vizlab.schema import typed
 
 log = logging.getLogger(__name__)
 _MODEL_CACHE: dict[str, torch.nn.Module] = {}
-
-
-def resolve_device(name: str | None) -> torch.device:
-    name = name or "cpu"
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise VizlabError(
-            f"device={name} was requested but CUDA is not available on this machine. "
-            "Use device=cpu (or device=auto to pick CUDA when present)."
-        )
-    if name != "cpu" and not name.startswith("cuda") and name != "mps":
-        raise VizlabError(f"device={name} is not valid; use cpu, cuda, cuda:N or auto.")
-    return torch.device(name)
 
 
 def load_model(cfg: DictConfig, device: torch.device) -> VisionModel:
