@@ -31,3 +31,8 @@ def format_choices(choices: Iterable[str], limit: int = 12) -> str:
     choices = list(choices)
     shown = ", ".join(choices[:limit])
     return shown + (f", ... ({len(choices)} in all)" if len(choices) > limit else "")
+
+
+class NonFiniteError(VizlabError):
+    """An optimization produced a non-finite energy term or image (raise with the step and
+    the term's name, and what to change: a smaller learning rate, a positive constant...)."""
