@@ -53,9 +53,14 @@ def make_context(*overrides: str):
     from vizlab.methods.base import RunContext
     from vizlab.runner import load_model
 
+    from vizlab import registry
+    from vizlab.schema import typed
+
     cfg = compose(*overrides, "progress=false", "logger=local")
+    method_cls = registry.load(cfg.method.name)  # typed options, as the runner does
+    options = typed(method_cls.Options, cfg.method, "method") if method_cls.Options else None
     model = load_model(cfg, resolve_device(cfg.get("device")))
-    return RunContext(cfg, model, progress=False)
+    return RunContext(cfg, model, progress=False, options=options)
 
 
 @pytest.fixture
