@@ -11,7 +11,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from vizlab import registry
-from vizlab.devices import resolve_device
+from vizlab.devices import resolve_device, resolve_precision
 from vizlab.errors import VizlabError
 from vizlab.loggers import LocalLogger, MultiLogger, WandbLogger
 from vizlab.methods.base import Result, RunContext
@@ -31,6 +31,7 @@ def load_model(cfg: DictConfig, device: torch.device) -> VisionModel:
         _MODEL_CACHE.clear()  # keep one model in memory
         _MODEL_CACHE[key] = build_model(cfg.model).to(device)
     model = VisionModel(_MODEL_CACHE[key], cfg.model.name, device)
+    model.precision = resolve_precision(cfg.get("precision"))
     return model.with_input_size(cfg.data.get("size"))
 
 
@@ -89,6 +90,8 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> Result:
         result.metrics.setdefault("method", cfg.method.name)
         result.metrics.setdefault("model", cfg.model.name)
         result.metrics.setdefault("torch_threads", torch.get_num_threads())
+        result.metrics.setdefault("device", str(device))
+        result.metrics.setdefault("precision", model.precision)
         if loggers.failures:
             result.metrics["logger_failures"] = dict(loggers.failures)
         loggers.log_result(result)

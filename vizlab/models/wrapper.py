@@ -12,6 +12,7 @@ from functools import cached_property
 import torch
 from torch import nn
 
+from vizlab.devices import autocast
 from vizlab.errors import VizlabError, format_choices, nearest
 from vizlab.models.receptive_field import ReceptiveField, linearized_copy, measure
 
@@ -121,6 +122,7 @@ class VisionModel:
         self.module = module.to(device)
         self.name = name
         self.device = torch.device(device)
+        self.precision = "fp32"  # bf16 / fp16: the forward pass runs under torch.autocast
         self.spec = InputSpec.from_model(module)
         self.units = PixelUnits(self.spec.mean, self.spec.std)
         self._modules = dict(module.named_modules())
@@ -216,13 +218,15 @@ class VisionModel:
     def features(self, x: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
         """Activations of ``layers`` (and the output if ``OUTPUT`` is among them) for the
         model-space input ``x``; the forward pass stops at the deepest layer needed."""
-        with self.capture(layers) as store:
+        with self.capture(layers) as store, autocast(self.device, self.precision):
             try:
                 out = self.module(x)
                 store[OUTPUT] = out
             except _StopForward:
                 pass
-        return {n: store[n] for n in layers}
+        if self.precision == "fp32":
+            return {n: store[n] for n in layers}
+        return {n: store[n].float() for n in layers}  # autocast outputs back to fp32
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         if not self.num_classes:
@@ -231,7 +235,9 @@ class VisionModel:
                 "Use a target on an intermediate layer (target=channel / token_dim) or a "
                 "classifier model."
             )
-        return self.module(x)
+        with autocast(self.device, self.precision):
+            out = self.module(x)
+        return out if self.precision == "fp32" else out.float()
 
     # ----- geometry -------------------------------------------------------------------------
     @cached_property
