@@ -1,82 +1,148 @@
-"""Method discovery through the ``vizlab.methods`` entry-point group.
+"""Discovery of methods and components through entry-point groups.
 
-Built-in methods are registered the same way, in vizlab's own pyproject.toml. A plugin that
-fails to import is reported once (with its package and error) and does not break the others.
+Methods register under ``vizlab.methods`` (built-in ones too, in vizlab's own pyproject.toml).
+Plugins extend the pre-image engine under ``vizlab.targets`` (objectives),
+``vizlab.params`` (image parameterizations), ``vizlab.regularizers`` (penalties) and
+``vizlab.transforms`` (per-step transforms); the builders look a name up here when it is not
+one of the built-in ones. A plugin that fails to import is reported once (with its package and
+error) as one :class:`VizlabError` and does not break the others.
+
+A component entry point names a factory (a class or function). If the factory has an
+``Options`` attribute (a dataclass), the component's config node is checked against it (see
+:mod:`vizlab.schema`) and the instance is passed to the factory; otherwise the node's keys are
+passed as a plain dict.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, is_dataclass
 from importlib.metadata import EntryPoint, entry_points
+from typing import TYPE_CHECKING, Any
+
+from omegaconf import DictConfig, OmegaConf
 
 from vizlab.errors import VizlabError, format_choices, nearest
-from vizlab.methods.base import Method
+
+if TYPE_CHECKING:
+    from vizlab.methods.base import Method
 
 GROUP = "vizlab.methods"
+COMPONENT_GROUPS = (
+    "vizlab.targets",
+    "vizlab.params",
+    "vizlab.regularizers",
+    "vizlab.transforms",
+)
+GROUPS = (GROUP, *COMPONENT_GROUPS)
+"""Every entry-point group vizlab reads."""
+
+_WHAT = {
+    "vizlab.methods": "method",
+    "vizlab.targets": "target kind",
+    "vizlab.params": "parameterization",
+    "vizlab.regularizers": "regularizer",
+    "vizlab.transforms": "transform",
+}
 log = logging.getLogger(__name__)
 _reported: set[str] = set()
 
 
 @dataclass(frozen=True)
-class MethodInfo:
+class EntryInfo:
     name: str
     target: str  # "module:attr"
     package: str  # distribution that registered it
 
 
-def _entry_points() -> list[EntryPoint]:
-    return list(entry_points(group=GROUP))
+MethodInfo = EntryInfo
 
 
-def available() -> dict[str, MethodInfo]:
-    """Registered method names -> where they come from (no plugin code is imported)."""
-    found: dict[str, MethodInfo] = {}
-    for ep in _entry_points():
+def _entry_points(group: str = GROUP) -> list[EntryPoint]:
+    return list(entry_points(group=group))
+
+
+def available(group: str = GROUP) -> dict[str, EntryInfo]:
+    """Registered names of ``group`` -> where they come from (no plugin code is imported)."""
+    found: dict[str, EntryInfo] = {}
+    for ep in _entry_points(group):
         dist = getattr(ep, "dist", None)
         package = dist.metadata["Name"] if dist is not None else "?"
-        found.setdefault(ep.name, MethodInfo(ep.name, ep.value, package))
+        found.setdefault(ep.name, EntryInfo(ep.name, ep.value, package))
     return dict(sorted(found.items()))
 
 
-def load(name: str) -> type[Method]:
-    """The method class registered as ``name``; clear errors for unknown or broken plugins."""
-    eps = {ep.name: ep for ep in reversed(_entry_points())}
+def load_entry(group: str, name: str, builtin: tuple[str, ...] = ()) -> Any:
+    """The object registered as ``name`` in ``group``: one clear error for an unknown name
+    (listing ``builtin`` names too) or a plugin that fails to import."""
+    what = _WHAT.get(group, "entry")
+    eps = {ep.name: ep for ep in reversed(_entry_points(group))}
     if name not in eps:
-        names = sorted(eps)
+        names = sorted(set(builtin) | set(eps))
         hint = nearest(name, names)
         raise VizlabError(
-            f"Unknown method '{name}'. Registered methods: {format_choices(names, 40)}"
+            f"Unknown {what} '{name}'. Valid: {format_choices(names, 40)}"
             + (f" (did you mean {hint[0]}?)" if hint else "")
-            + f". Plugins register under the '{GROUP}' entry-point group."
+            + f". Plugins register under the '{group}' entry-point group."
         )
     ep = eps[name]
     try:
-        cls = ep.load()
+        return ep.load()
     except Exception as err:  # noqa: BLE001 - a broken plugin must not take others down
         if ep.value not in _reported:
             _reported.add(ep.value)
             log.warning(
-                "method plugin '%s' (%s) failed to import: %s: %s",
+                "%s plugin '%s' (%s) failed to import: %s: %s",
+                what,
                 name,
                 ep.value,
                 type(err).__name__,
                 err,
             )
         raise VizlabError(
-            f"The method plugin '{name}' ({ep.value}) failed to import: "
-            f"{type(err).__name__}: {err}. Reinstall or fix that package; other methods still work."
+            f"The {what} plugin '{name}' ({ep.value}) failed to import: "
+            f"{type(err).__name__}: {err}. Reinstall or fix that package; the rest of vizlab "
+            "still works."
         ) from err
+
+
+def plugin_options(
+    factory: Any, node: DictConfig | dict | None, prefix: str, drop: tuple[str, ...] = ()
+) -> Any:
+    """A plugin component's options: ``node`` without the ``drop`` keys, checked against the
+    factory's ``Options`` dataclass when it declares one (else a plain dict)."""
+    if isinstance(node, DictConfig):
+        data = OmegaConf.to_container(node, resolve=True)
+    else:
+        data = dict(node or {})
+    assert isinstance(data, dict)
+    data = {k: v for k, v in data.items() if k not in drop}
+    schema = getattr(factory, "Options", None)
+    if schema is None:
+        return data
+    if not is_dataclass(schema):
+        raise VizlabError(f"{prefix}: the plugin's Options ({schema!r}) is not a dataclass.")
+    from vizlab.schema import typed
+
+    return typed(schema, data, prefix)
+
+
+def load(name: str) -> type[Method]:
+    """The method class registered as ``name``; clear errors for unknown or broken plugins."""
+    from vizlab.methods.base import Method
+
+    cls = load_entry(GROUP, name)
     if not (isinstance(cls, type) and issubclass(cls, Method)):
+        ep = available(GROUP)[name]
         raise VizlabError(
-            f"Entry point '{name}' ({ep.value}) is not a vizlab.methods.Method class."
+            f"Entry point '{name}' ({ep.target}) is not a vizlab.methods.Method class."
         )
     return cls
 
 
-def loadable() -> dict[str, MethodInfo | str]:
+def loadable() -> dict[str, EntryInfo | str]:
     """Every registered method, or the import error of the ones that are broken."""
-    out: dict[str, MethodInfo | str] = {}
+    out: dict[str, EntryInfo | str] = {}
     for name, info in available().items():
         try:
             load(name)
