@@ -1,8 +1,10 @@
-"""Entry point: ``python run.py [overrides]`` or ``python run.py -m <sweep overrides>``."""
+"""Entry point: ``python run.py [overrides]`` or ``python run.py -m <sweep overrides>``
+(``vizlab run ...`` does the same from any folder)."""
 
 import hydra
 from omegaconf import DictConfig
 
+from vizlab.config import register_plugin_configs
 from vizlab.runner import main_with_errors
 
 
@@ -12,4 +14,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    register_plugin_configs()
     main()

@@ -42,7 +42,7 @@ def one_thread():
 
 def compose(*overrides: str):
     """The composed vizlab config (as ``run.py`` would see it) for the given overrides."""
-    from vizlab.cli import compose as cli_compose
+    from vizlab.config import compose as cli_compose
 
     return cli_compose(list(overrides))
 

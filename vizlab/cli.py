@@ -1,41 +1,21 @@
-"""The ``vizlab`` console script: ``vizlab methods`` and ``vizlab layers [overrides]``.
+"""The ``vizlab`` console command: ``run``, ``methods``, ``layers``, ``report``, ``reproduce``.
 
-It composes the same Hydra config as ``run.py``, so ``vizlab layers model=efficientnet_lite1``
+``vizlab run [overrides]`` is ``python run.py [overrides]`` from any folder (``-m`` sweeps
+included); ``layers`` composes the same config, so ``vizlab layers model=efficientnet_lite1``
 or ``vizlab layers model.name=resnet18 model.offline_weights=false`` work as they would there.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import importlib
 import sys
-from pathlib import Path
+from collections.abc import Callable
 
+from vizlab.config import compose, config_dir
 from vizlab.errors import VizlabError
 
-
-def config_dir() -> Path:
-    """The ``conf/`` folder: ``$VIZLAB_CONF`` or the one beside the vizlab package."""
-    env = os.environ.get("VIZLAB_CONF")
-    path = Path(env) if env else Path(__file__).resolve().parents[1] / "conf"
-    if not (path / "config.yaml").is_file():
-        raise VizlabError(
-            f"Could not find vizlab's conf/ folder at '{path}'. Install vizlab from its "
-            "repository with `pip install -e .`, or set VIZLAB_CONF=/path/to/conf."
-        )
-    return path
-
-
-def compose(overrides: list[str]):
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.errors import HydraException
-
-    try:
-        with initialize_config_dir(str(config_dir()), version_base="1.3"):
-            return hydra_compose("config", overrides=overrides)
-    except HydraException as err:
-        raise VizlabError(f"Bad override(s) {overrides}: {err}") from err
+__all__ = ["compose", "config_dir", "main"]
 
 
 def cmd_methods(_args: argparse.Namespace) -> int:
@@ -81,9 +61,63 @@ def cmd_layers(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def cmd_run(argv: list[str]) -> int:
+    """``python run.py ARGV`` with the packaged config: Hydra parses ``argv`` (overrides,
+    ``-m``, ``--cfg job``, ``--help``) and writes into ``./outputs`` of the current folder."""
+    import hydra
+
+    from vizlab.config import CONFIG_NAME, register_plugin_configs
+    from vizlab.runner import main_with_errors
+
+    register_plugin_configs()
+    if not any(a.startswith("hydra.job.name=") for a in argv):
+        argv = [*argv, "hydra.job.name=run"]  # the job name run.py gets (log file, W&B name)
+    task = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=CONFIG_NAME)
+    saved = sys.argv
+    sys.argv = ["vizlab run", *argv]
+    try:
+        task(main_with_errors)()
+    finally:
+        sys.argv = saved
+    return 0
+
+
+def _delegate(command: str, module_name: str) -> Callable[[list[str]], int]:
+    """A subcommand implemented by ``module_name.main(argv)``, imported only when used."""
+
+    def run(argv: list[str]) -> int:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as err:
+            if err.name is None or not module_name.startswith(err.name):
+                raise  # a missing dependency of the module, not the module itself
+            raise VizlabError(
+                f"`vizlab {command}` needs the module {module_name}, which this installation "
+                f"of vizlab does not have. Valid commands: {', '.join(COMMANDS)}. Upgrade "
+                "vizlab (or reinstall it from its repository) to get it."
+            ) from None
+        return int(module.main(argv) or 0)
+
+    return run
+
+
+PASS_THROUGH: dict[str, Callable[[list[str]], int]] = {
+    "run": cmd_run,
+    "report": _delegate("report", "vizlab.report"),
+    "reproduce": _delegate("reproduce", "vizlab.reproduce"),
+}
+COMMANDS = ["run", "methods", "layers", "report", "reproduce"]
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vizlab", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="{" + ",".join(COMMANDS) + "}"
+    )
+    sub.add_parser(
+        "run",
+        help="run a method: `vizlab run [-m] [overrides]`, as `python run.py` (Hydra's --help)",
+    )
     p_methods = sub.add_parser("methods", help="list registered methods and their packages")
     p_methods.set_defaults(func=cmd_methods)
     p_layers = sub.add_parser("layers", help="list a model's layers, shapes and receptive fields")
@@ -101,8 +135,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     p_layers.add_argument("--no-rf", action="store_true", help="skip receptive fields (faster)")
     p_layers.set_defaults(func=cmd_layers)
-    args = parser.parse_args(argv)
+    sub.add_parser("report", help="write the report of a run or sweep folder: `vizlab report DIR`")
+    sub.add_parser(
+        "reproduce", help="reproduce the papers' figures: `vizlab reproduce [NAMES] [--quick]`"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        if argv and argv[0] in PASS_THROUGH:
+            return PASS_THROUGH[argv[0]](argv[1:])
+        args = _parser().parse_args(argv)
         return args.func(args)
     except VizlabError as err:
         print(f"vizlab error: {err}", file=sys.stderr)

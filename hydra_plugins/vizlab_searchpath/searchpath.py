@@ -1,7 +1,8 @@
-"""Lets third-party method plugins ship Hydra configs: for every package registered under the
-``vizlab.methods`` entry-point group that has a ``conf/`` folder (e.g. ``conf/method/x.yaml``),
-that folder joins Hydra's config search path, so ``method=x`` composes. Plugin code is not
-imported here; a broken plugin cannot break config composition."""
+"""Lets third-party plugins ship Hydra configs: for every package registered under one of
+vizlab's entry-point groups (``vizlab.methods``, ``vizlab.targets``, ... or ``vizlab.configs``
+for a package that only ships configs) that has a ``conf/`` folder (e.g.
+``conf/method/x.yaml``), that folder joins Hydra's config search path, so ``method=x``
+composes. Plugin code is not imported here; a broken plugin cannot break config composition."""
 
 from __future__ import annotations
 
@@ -12,11 +13,15 @@ from pathlib import Path
 from hydra.core.config_search_path import ConfigSearchPath
 from hydra.plugins.search_path_plugin import SearchPathPlugin
 
+PROVIDER = "vizlab-plugin"
+
 
 def plugin_conf_dirs() -> list[Path]:
+    """The ``conf/`` folders of the top-level packages named by vizlab's entry points."""
     dirs: list[Path] = []
-    for ep in entry_points(group="vizlab.methods"):
-        top = ep.value.split(":", 1)[0].split(".", 1)[0]
+    groups = sorted(g for g in entry_points().groups if g.startswith("vizlab."))
+    for ep in (ep for group in groups for ep in entry_points(group=group)):
+        top = ep.value.split(":", 1)[0].split(".", 1)[0].strip()
         if top == "vizlab":
             continue
         try:
@@ -32,5 +37,9 @@ def plugin_conf_dirs() -> list[Path]:
 
 class VizlabPluginSearchPath(SearchPathPlugin):
     def manipulate_search_path(self, search_path: ConfigSearchPath) -> None:
+        present = {element.path for element in search_path.get_path()}
         for conf in plugin_conf_dirs():
-            search_path.append(provider="vizlab-plugin", path=f"file://{conf}")
+            path = f"file://{conf}"
+            if path not in present:  # the class may be registered twice (scan + vizlab)
+                search_path.append(provider=PROVIDER, path=path)
+                present.add(path)

@@ -206,7 +206,7 @@ apart from the runner's one-model cache, so loading them never evicts the run's 
 
 def named_model_config(name: str, option: str = "model") -> DictConfig:
     """``conf/model/<name>.yaml``; ``option`` names the setting that asked for it (errors)."""
-    from vizlab.cli import config_dir
+    from vizlab.config import config_dir
 
     folder = config_dir() / "model"
     file = folder / f"{name}.yaml"
