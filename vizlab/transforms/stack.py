@@ -11,9 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from vizlab.errors import VizlabError, format_choices
 from vizlab.transforms.spatial import (
     Generators,
     Jitter,
@@ -68,30 +67,8 @@ class TransformStack:
 
 
 def build_transforms(cfg: DictConfig | dict | None) -> TransformStack:
-    """The stack for a ``transforms`` config (None or empty: no transforms)."""
-    stack = TransformStack()
-    if not cfg:
-        return stack
-    entries = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
-    assert isinstance(entries, dict)
-    known = sorted(TRANSFORMS) + sorted(HOOKS)
-    for key, entry in entries.items():
-        params = dict(entry or {})
-        if params.pop("enabled", True) is False:
-            continue
-        kind = params.pop("type", key)
-        if kind not in TRANSFORMS and kind not in HOOKS:
-            raise VizlabError(
-                f"'transforms.{key}' has unknown type '{kind}'. Known types: "
-                f"{format_choices(known)} (set `type:` when the key is not a type name)."
-            )
-        cls = TRANSFORMS.get(kind) or HOOKS[kind]
-        try:
-            item = cls(**params)
-        except TypeError as err:
-            raise VizlabError(
-                f"Bad parameters for transforms.{key} (type {kind}): {err}. Valid: "
-                f"{format_choices(cls.__dataclass_fields__)}."
-            ) from err
-        (stack.transforms if kind in TRANSFORMS else stack.hooks).append(item)
-    return stack
+    """The stack for a ``transforms`` config (None or empty: no transforms); checked by
+    :mod:`vizlab.transforms.schema`, plugin types included (see build.py)."""
+    from vizlab.transforms.build import build_stack
+
+    return build_stack(cfg)
