@@ -78,11 +78,12 @@ def write_report(folder: Path) -> Path:
     keys = swept_keys(jobs)
     metrics = key_metrics(jobs)
     index = out / "index.html"
-    job_pages = {job.name: out / "jobs" / f"{safe_name(job.name)}.html" for job in jobs}
+    stems = {job.name: f"{i:03d}_{safe_name(job.name)[:60]}" for i, job in enumerate(jobs)}
+    job_pages = {job.name: out / "jobs" / f"{stems[job.name]}.html" for job in jobs}
     thumbs, grid_images = {}, {}
     for job in jobs:
         if job.thumbnail is not None:
-            stem = safe_name(job.name)
+            stem = stems[job.name]
             thumbs[job.name] = _thumbnail(job.thumbnail, out / "thumbs" / f"{stem}.png", THUMB_PX)
             grid_images[job.name] = _thumbnail(
                 job.thumbnail, out / "thumbs" / f"{stem}_grid.png", GRID_PX
@@ -109,7 +110,7 @@ def write_report(folder: Path) -> Path:
     if plots:
         imgs = "".join(
             f"<a href='{pages.href(p, out)}'><img src='{pages.href(p, out)}' "
-            f"alt='{html.escape(p.stem)}'></a><br>"
+            f"alt='{html.escape(p.stem)}'></a>"
             for p in plots
         )
         body.append(f"<h2>Summary plots</h2><div class='plots'>{imgs}</div>")

@@ -24,9 +24,10 @@ table.sortable th:hover{background:#e6e6e6}
 th.asc::after{content:" \\25B2"}th.desc::after{content:" \\25BC"}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 tr.failed td{background:#fde8e8}tr.missing td,tr.interrupted td{background:#fff6dd}
-img.thumb{max-height:72px;max-width:144px;image-rendering:auto;display:block}
+img.thumb{height:72px;width:auto;max-width:160px;display:block}
 table.grid td{text-align:center;font-size:.8em}
-table.grid img{max-width:220px;max-height:180px;display:block;margin:auto}
+table.grid img{width:200px;height:auto;display:block;margin:auto}
+.plots img{display:inline-block}
 .plots img{max-width:100%;border:1px solid #eee;margin:4px 0}
 .images figure{display:inline-block;margin:6px;vertical-align:top}
 .images img{max-width:560px;border:1px solid #eee}
@@ -68,6 +69,14 @@ def href(target: Path, page_dir: Path) -> str:
     return quote(rel)
 
 
+def short_label(job: Job, keys: list[str]) -> str:
+    """The swept values of a job (``target.index=0, param=fourier``), else its folder name
+    (cut to 48 characters; the full name is the link's tooltip)."""
+    if keys:
+        return ", ".join(f"{k}={job.overrides.get(k, '')}" for k in keys)
+    return job.name if len(job.name) <= 48 else job.name[:45] + "..."
+
+
 def fmt(value: object) -> str:
     if isinstance(value, bool) or value is None:
         return str(value)
@@ -107,7 +116,7 @@ def jobs_table(
         cells = [
             f"<td class='num'>{i}</td>",
             f"<td>{img}</td>",
-            f"<td><a href='{link}'>{esc(job.name)}</a></td>",
+            f"<td><a href='{link}' title='{esc(job.name)}'>{esc(short_label(job, keys))}</a></td>",
             f"<td title='{esc(job.error or '')}'>{esc(job.status)}</td>",
         ]
         cells += [f"<td>{esc(job.overrides.get(k, ''))}</td>" for k in keys]
