@@ -23,12 +23,14 @@ from vizlab.targets import TargetSpec, build_target
 @dataclass
 class Result:
     """A method's output: images (H x W x 3 floats in [0, 1] or uint8), flat metrics,
-    matplotlib figures, and raw tensors for programmatic use."""
+    matplotlib figures, raw tensors for programmatic use, and per-step curves (``history``:
+    name -> one value per optimization step, e.g. the energy terms; logged as W&B history)."""
 
     images: dict[str, np.ndarray] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     figures: dict[str, Any] = field(default_factory=dict)
     tensors: dict[str, torch.Tensor] = field(default_factory=dict)
+    history: dict[str, list[float]] = field(default_factory=dict)
 
 
 class RunContext:
