@@ -196,4 +196,5 @@ class ActivationMax(Method):
                 "energy": curves(trace.history),
             },
             tensors={"visualization": images.cpu(), **extras},
+            history=trace.history,
         )

@@ -268,4 +268,5 @@ class AMAdversarial(Method):
                 "objective": curves(history, "AM adversarial (first batch)"),
             },
             tensors={"adversarial": x_adv, "perturbation": delta, "original": x_rep},
+            history=history,
         )

@@ -60,4 +60,5 @@ class Caricature(Method):
                 "energy": curves(trace.history),
             },
             tensors={"caricature": images.cpu(), "reference": x0_unit.cpu()},
+            history=trace.history,
         )

@@ -171,4 +171,5 @@ class ClassModel(Method):
                 "energy": curves(history),
             },
             tensors={"class_model": images.cpu()},
+            history=history,
         )

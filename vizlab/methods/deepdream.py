@@ -187,4 +187,5 @@ class DeepDream(Method):
                 "objective": curves(history, "DeepDream objective (per step, all octaves)"),
             },
             tensors={"dream": dreams, "original": photos.cpu()},
+            history=history,
         )

@@ -210,4 +210,5 @@ class FastStyle(Method):
             metrics=metrics,
             figures=figures,
             tensors={"stylized": out.cpu()},
+            history=history,
         )

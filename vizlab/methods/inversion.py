@@ -117,4 +117,5 @@ class Inversion(Method):
                 "energy": curves(trace.history),
             },
             tensors={"preimage": pre_unit.cpu(), "reference": x0_unit.cpu()},
+            history=trace.history,
         )

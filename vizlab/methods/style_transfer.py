@@ -99,4 +99,5 @@ class StyleTransfer(Method):
                 "loss": curves(run.history, "style transfer loss terms"),
             },
             tensors={"stylized": x.cpu()},
+            history=run.history,
         )

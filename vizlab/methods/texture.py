@@ -112,6 +112,7 @@ class Texture(Method):
                 "loss": curves(run.history, "Gram loss per layer"),
             },
             tensors={"texture": x.cpu(), "source": source.cpu()},
+            history=run.history,
         )
 
 
