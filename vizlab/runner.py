@@ -15,7 +15,7 @@ from vizlab.devices import resolve_device, resolve_precision
 from vizlab.errors import VizlabError
 from vizlab.loggers import LocalLogger, MultiLogger, WandbLogger
 from vizlab.methods.base import Result, RunContext
-from vizlab.models.loading import build_model
+from vizlab.models.loading import build_model, wrap_model
 from vizlab.models.wrapper import VisionModel
 from vizlab.schema import typed
 
@@ -23,14 +23,19 @@ log = logging.getLogger(__name__)
 _MODEL_CACHE: dict[str, torch.nn.Module] = {}
 
 
-def load_model(cfg: DictConfig, device: torch.device) -> VisionModel:
-    """The model of ``cfg.model`` on ``device``; modules are cached within a process so the
-    jobs of a sweep do not reload weights."""
-    key = OmegaConf.to_yaml(cfg.model) + str(device)
-    if key not in _MODEL_CACHE:
-        _MODEL_CACHE.clear()  # keep one model in memory
-        _MODEL_CACHE[key] = build_model(cfg.model).to(device)
-    model = VisionModel(_MODEL_CACHE[key], cfg.model.name, device)
+def load_model(
+    cfg: DictConfig, device: torch.device, module: torch.nn.Module | None = None
+) -> VisionModel:
+    """The model of ``cfg.model`` (or ``module``, a model object given from Python) on
+    ``device``; built modules are cached within a process so the jobs of a sweep do not
+    reload weights."""
+    if module is None:
+        key = OmegaConf.to_yaml(cfg.model) + str(device)
+        if key not in _MODEL_CACHE:
+            _MODEL_CACHE.clear()  # keep one model in memory
+            _MODEL_CACHE[key] = build_model(cfg.model).to(device)
+        module = _MODEL_CACHE[key]
+    model = wrap_model(module, cfg.model, device)
     model.precision = resolve_precision(cfg.get("precision"))
     return model.with_input_size(cfg.data.get("size"))
 
@@ -70,8 +75,11 @@ def build_loggers(cfg: DictConfig, run_dir: Path, job: dict[str, Any]) -> MultiL
     return MultiLogger(loggers)
 
 
-def run(cfg: DictConfig, run_dir: str | Path | None = None) -> Result:
-    """Run one configured job; results go to ``run_dir`` (Hydra's output dir by default)."""
+def run(
+    cfg: DictConfig, run_dir: str | Path | None = None, model: torch.nn.Module | None = None
+) -> Result:
+    """Run one configured job; results go to ``run_dir`` (Hydra's output dir by default).
+    ``model``: a model object to use instead of building ``cfg.model`` (the Python API)."""
     job = _hydra_job()
     run_dir = Path(run_dir or job.get("run_dir") or "outputs/run")
     device = resolve_device(cfg.get("device"))
@@ -81,7 +89,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> Result:
     torch.manual_seed(seed)
     method_cls = registry.load(cfg.method.name)
     options = typed(method_cls.Options, cfg.method, "method") if method_cls.Options else None
-    model = load_model(cfg, device)
+    model = load_model(cfg, device, model)
     ctx = RunContext(cfg, model, progress=bool(cfg.get("progress", True)), options=options)
     loggers = build_loggers(cfg, run_dir, job)
     loggers.start(OmegaConf.to_container(cfg, resolve=True))

