@@ -70,6 +70,8 @@ class Job:
 
     @property
     def status(self) -> str:
+        if self.error and self.metrics.get("interrupted"):
+            return "interrupted"
         if self.metrics and not self.error:
             return "interrupted" if self.metrics.get("interrupted") else "ok"
         return "failed" if self.error else "missing"
@@ -100,12 +102,10 @@ def is_number(value: Any) -> bool:
 
 def _read_overrides(folder: Path) -> dict[str, str]:
     path = folder / ".hydra" / "overrides.yaml"
-    if not path.is_file():
-        return {}
     try:
         items = yaml.safe_load(path.read_text()) or []
-    except yaml.YAMLError:
-        return {}
+    except (OSError, yaml.YAMLError):
+        items = _read_record(folder).get("overrides") or []
     out: dict[str, str] = {}
     for item in items:
         key, sep, value = str(item).partition("=")
@@ -114,7 +114,19 @@ def _read_overrides(folder: Path) -> dict[str, str]:
     return out
 
 
+def _read_record(folder: Path) -> dict[str, Any]:
+    """The run's ``job.json`` (id, status, overrides, error), or empty."""
+    try:
+        data = json.loads((folder / "job.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def _read_error(folder: Path) -> str | None:
+    record = _read_record(folder)
+    if record.get("status") in ("failed", "interrupted") and record.get("error"):
+        return str(record["error"]).strip().splitlines()[-1]
     for name in ERROR_FILES:
         path = folder / name
         if path.is_file():
@@ -137,8 +149,8 @@ def read_job(folder: Path) -> Job:
 
 
 def is_job_folder(folder: Path) -> bool:
-    return folder.is_dir() and (
-        (folder / "metrics.json").is_file() or (folder / ".hydra" / "overrides.yaml").is_file()
+    return folder.is_dir() and any(
+        (folder / name).is_file() for name in ("metrics.json", "job.json", ".hydra/overrides.yaml")
     )
 
 
