@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from vizlab import registry
+from vizlab import interrupts, registry
+from vizlab import rundirs as _rundirs  # noqa: F401 - registers the run-folder resolvers
+from vizlab.config import compose
 from vizlab.devices import resolve_device, resolve_precision
 from vizlab.errors import VizlabError
+from vizlab.jobs import METRICS_FILE, JobRecord, find_complete, job_id
 from vizlab.loggers import LocalLogger, MultiLogger, WandbLogger
+from vizlab.loggers.base import NONFINITE_KEY, flag_nonfinite
 from vizlab.methods.base import Result, RunContext
 from vizlab.models.loading import build_model, wrap_model
 from vizlab.models.wrapper import VisionModel
-from vizlab.schema import typed
+from vizlab.validate import validate_config
 
 log = logging.getLogger(__name__)
 _MODEL_CACHE: dict[str, torch.nn.Module] = {}
@@ -51,9 +57,13 @@ def _hydra_job() -> dict[str, Any]:
     info: dict[str, Any] = {
         "run_dir": hc.runtime.output_dir,
         "name": hc.job.override_dirname or hc.job.name,
+        "overrides": list(hc.overrides.task),
     }
     if str(hc.mode) == "RunMode.MULTIRUN":
-        info["group"] = Path(hc.sweep.dir).name
+        # the job folder is one level below the sweep folder (never re-resolve sweep.dir)
+        info["sweep_dir"] = str(Path(hc.runtime.output_dir).parent)
+        info["group"] = Path(info["sweep_dir"]).name
+        info["num"] = hc.job.num
     return info
 
 
@@ -79,32 +89,121 @@ def run(
     cfg: DictConfig, run_dir: str | Path | None = None, model: torch.nn.Module | None = None
 ) -> Result:
     """Run one configured job; results go to ``run_dir`` (Hydra's output dir by default).
-    ``model``: a model object to use instead of building ``cfg.model`` (the Python API)."""
+    ``model``: a model object to use instead of building ``cfg.model`` (the Python API).
+
+    The whole config is checked before the model loads. The run's ``job.json`` records its
+    id and status; with ``sweep.resume=true`` a job already complete in its sweep is skipped.
+    On Ctrl-C or SIGTERM whatever exists is written (metrics marked ``interrupted``) and
+    :class:`RunInterrupted` is raised."""
     job = _hydra_job()
     run_dir = Path(run_dir or job.get("run_dir") or "outputs/run")
+    record = JobRecord(_job_id_or_none(cfg) or "", overrides=list(job.get("overrides", [])))
+    try:
+        method_cls = registry.load(cfg.method.name)
+        options = validate_config(cfg, method_cls)
+        done = _already_complete(cfg, job, record.id)
+        if done is not None:
+            print(f"[vizlab] skipped: job already complete in {done} (sweep.resume=true)")
+            return Result(metrics=json.loads((done / METRICS_FILE).read_text()))
+        if interrupts.stop_requested():
+            raise KeyboardInterrupt("stop requested before the job started")
+        record.write(run_dir)
+        result = _execute(cfg, run_dir, job, method_cls, options, model)
+    except KeyboardInterrupt:
+        if run_dir.is_dir():
+            record.finish(run_dir, "interrupted")
+        raise RunInterrupted(run_dir) from None
+    except Exception as err:
+        if run_dir.is_dir():
+            _record_failure(run_dir, record, err)
+        raise
+    interrupted = bool(result.metrics.get("interrupted")) or interrupts.stop_requested()
+    record.finish(run_dir, "interrupted" if interrupted else "complete")
+    if interrupted:
+        raise RunInterrupted(run_dir, result)
+    return result
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped a run; what it had computed is in ``run_dir``."""
+
+    def __init__(self, run_dir: Path, result: Result | None = None):
+        super().__init__(str(run_dir))
+        self.run_dir, self.result = run_dir, result
+
+
+def _job_id_or_none(cfg: DictConfig) -> str | None:
+    try:
+        return job_id(cfg)
+    except Exception:  # noqa: BLE001 - an unresolvable config is reported by validation
+        return None
+
+
+def _already_complete(cfg: DictConfig, job: dict[str, Any], jid: str) -> Path | None:
+    """With ``sweep.resume=true`` in a sweep, the folder of this job's complete earlier run."""
+    sweep = cfg.get("sweep") or {}
+    if not (sweep.get("resume") and job.get("sweep_dir") and jid):
+        return None
+    return find_complete(Path(job["sweep_dir"]), jid)
+
+
+def _record_failure(run_dir: Path, record: JobRecord, err: BaseException) -> None:
+    """``job.json`` says failed with the error; ``error.txt`` holds the message (and the
+    traceback of an unexpected error) for the sweep summary and the report."""
+    message = f"{type(err).__name__}: {err}"
+    text = str(err) if isinstance(err, VizlabError) else traceback.format_exc()
+    try:
+        (run_dir / "error.txt").write_text(text)
+        record.finish(run_dir, "failed", message)
+    except OSError as write_err:
+        log.warning("could not record the failure in %s: %s", run_dir, write_err)
+
+
+def _execute(
+    cfg: DictConfig,
+    run_dir: Path,
+    job: dict[str, Any],
+    method_cls: type,
+    options: Any,
+    module: torch.nn.Module | None,
+) -> Result:
+    """Load, run the method, and log; Ctrl-C or SIGTERM while computing keeps what exists
+    (the method's partial result, or at least the config and metrics marked interrupted)."""
     device = resolve_device(cfg.get("device"))
     if cfg.get("threads"):  # else torch's default (joblib's workers already share the cores)
         torch.set_num_threads(int(cfg.threads))
-    seed = int(cfg.method.get("seed", 0))
-    torch.manual_seed(seed)
-    method_cls = registry.load(cfg.method.name)
-    options = typed(method_cls.Options, cfg.method, "method") if method_cls.Options else None
-    model = load_model(cfg, device, model)
-    ctx = RunContext(cfg, model, progress=bool(cfg.get("progress", True)), options=options)
-    loggers = build_loggers(cfg, run_dir, job)
-    loggers.start(OmegaConf.to_container(cfg, resolve=True))
+    torch.manual_seed(int(cfg.method.get("seed", 0)))
+    loggers: MultiLogger | None = None
+    precision = None
     try:
-        result = method_cls().run(ctx)
-        result.metrics.setdefault("method", cfg.method.name)
-        result.metrics.setdefault("model", cfg.model.name)
-        result.metrics.setdefault("torch_threads", torch.get_num_threads())
-        result.metrics.setdefault("device", str(device))
-        result.metrics.setdefault("precision", model.precision)
-        if loggers.failures:
-            result.metrics["logger_failures"] = dict(loggers.failures)
-        loggers.log_result(result)
-    finally:
-        loggers.finish()
+        with interrupts.as_keyboard_interrupt():
+            model = load_model(cfg, device, module)
+            precision = model.precision
+            ctx = RunContext(cfg, model, progress=bool(cfg.get("progress", True)), options=options)
+            loggers = build_loggers(cfg, run_dir, job)
+            loggers.start(OmegaConf.to_container(cfg, resolve=True))
+            result = method_cls().run(ctx)
+    except KeyboardInterrupt:
+        result = Result(metrics={"interrupted": True})
+    with interrupts.deferred():  # a second Ctrl-C must not cut the files in half
+        if loggers is None:
+            loggers = MultiLogger([LocalLogger(run_dir)])
+            loggers.start(OmegaConf.to_container(cfg, resolve=True))
+        try:
+            result.metrics.setdefault("method", cfg.method.name)
+            result.metrics.setdefault("model", cfg.model.name)
+            result.metrics.setdefault("torch_threads", torch.get_num_threads())
+            result.metrics.setdefault("device", str(device))
+            if precision is not None:
+                result.metrics.setdefault("precision", precision)
+            if interrupts.stop_requested():
+                result.metrics["interrupted"] = True
+            result.metrics = flag_nonfinite(result.metrics)
+            if loggers.failures:
+                result.metrics["logger_failures"] = dict(loggers.failures)
+            loggers.log_result(result)
+        finally:
+            loggers.finish()
     release_figures(result)
     print_summary(result, run_dir)
     return result
@@ -129,13 +228,68 @@ def print_summary(result: Result, run_dir: Path) -> None:
             lines.append(f"  {key}: {value}")
         elif key.endswith("top5"):
             lines.append(f"  {key}: {', '.join(value)}")
+        elif key == NONFINITE_KEY:
+            lines.append(f"  {key} (written as null): {', '.join(value)}")
     print("\n".join(lines), file=sys.stdout, flush=True)
 
 
-def main_with_errors(cfg: DictConfig) -> Result:
-    """Hydra task: a :class:`VizlabError` becomes a one-paragraph message and exit code 2."""
+def main_with_errors(cfg: DictConfig) -> Result | None:
+    """Hydra task: a :class:`VizlabError` becomes a one-paragraph message and exit code 2; an
+    interrupt keeps what was computed and exits with 130 and one line. In a sweep a failing
+    job is recorded (``job.json``, ``error.txt``) and the sweep goes on with the next job."""
+    job = _hydra_job()
+    sweeping = "sweep_dir" in job
+    if not sweeping:
+        interrupts.clear()
     try:
-        return run(cfg)
+        with interrupts.as_keyboard_interrupt():
+            return run(cfg)
+    except KeyboardInterrupt as err:
+        run_dir = getattr(err, "run_dir", job.get("run_dir"))
+        with interrupts.deferred():
+            message = f"vizlab: interrupted; what was computed is in {run_dir}"
+            if sweeping:
+                from vizlab.sweep import finish_sweep
+
+                finish_sweep(Path(job["sweep_dir"]), interrupted=True)
+                message += (
+                    f". Finished jobs are kept in {job['sweep_dir']}; run the same command with "
+                    "sweep.resume=true to run only the missing and failed jobs"
+                )
+            print(message + ".", file=sys.stderr, flush=True)
+        raise SystemExit(130) from None
+    except VizlabError as err:
+        where = f" (job {job.get('num')}, {job.get('run_dir')})" if sweeping else ""
+        print(f"vizlab error{where}: {err}", file=sys.stderr, flush=True)
+        if sweeping:
+            return None
+        raise SystemExit(err.exit_code) from None
+    except Exception as err:
+        if not sweeping:
+            raise
+        print(
+            f"vizlab error (job {job.get('num')}): {type(err).__name__}: {err}; traceback in "
+            f"{Path(job['run_dir']) / 'error.txt'}. The sweep goes on.",
+            file=sys.stderr,
+            flush=True,
+        )
+        return None
+
+
+def main(overrides: list[str], run_dir: str | Path | None = None) -> int:
+    """``python run.py OVERRIDES`` in this process (no Hydra run folder, logging or sweep):
+    composes, runs into ``run_dir`` and returns the exit code, printing errors as the
+    command line does. For tests and scripts."""
+    interrupts.clear()
+    try:
+        with interrupts.as_keyboard_interrupt():
+            cfg = compose(overrides)
+            run(cfg, run_dir)
+        return 0
+    except KeyboardInterrupt as err:
+        where = getattr(err, "run_dir", run_dir)
+        print(f"vizlab: interrupted; what was computed is in {where}.", file=sys.stderr)
+        return 130
     except VizlabError as err:
         print(f"vizlab error: {err}", file=sys.stderr, flush=True)
-        raise SystemExit(err.exit_code) from None
+        return err.exit_code

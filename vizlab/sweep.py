@@ -1,12 +1,19 @@
 """Sweep summary: when a Hydra multirun ends, collect every job's ``metrics.json`` into
 ``sweep_summary.csv``/``.json`` and plot reconstruction error against layer depth, one line per
 C, with 95% intervals (the form of Mahendran & Vedaldi's Fig. 6, left); a sweep over models at
-one layer (Table 2: HOG, HOGb, DSIFT) is plotted against the model instead."""
+one layer (Table 2: HOG, HOGb, DSIFT) is plotted against the model instead.
+
+Every job folder of the sweep is one row, with its ``status`` (complete, failed with its
+error, interrupted, or running when it never finished); an interrupted sweep writes the summary
+of the jobs it finished, and ``sweep.resume=true`` on the same command runs only the others.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
+import logging
+import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -14,14 +21,40 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from vizlab import interrupts
+from vizlab import rundirs as _rundirs  # noqa: F401 - registers the sweep-folder resolvers
+from vizlab.jobs import JOB_FILE, METRICS_FILE, read_record
+
+log = logging.getLogger(__name__)
+
 
 def collect(sweep_dir: Path) -> list[dict[str, Any]]:
+    """One row per job folder: its name, status, job id, error (if it failed) and metrics."""
     rows = []
-    for metrics_file in sorted(sweep_dir.glob("*/metrics.json")):
-        row = {"job": metrics_file.parent.name}
-        row.update(json.loads(metrics_file.read_text()))
+    folders = {f.parent for f in sweep_dir.glob(f"*/{METRICS_FILE}")}
+    folders |= {f.parent for f in sweep_dir.glob(f"*/{JOB_FILE}")}
+    for folder in sorted(folders, key=_job_order):
+        row: dict[str, Any] = {"job": folder.name}
+        record = read_record(folder)
+        try:
+            metrics = json.loads((folder / METRICS_FILE).read_text())
+        except (OSError, ValueError):
+            metrics = {}
+        if record is not None:
+            row["status"] = record.status
+            row["job_id"] = record.id
+            if record.error:
+                row["error"] = record.error
+        else:  # a job folder written before job records existed
+            row["status"] = "interrupted" if metrics.get("interrupted") else "complete"
+        row.update(metrics)
         rows.append(row)
     return rows
+
+
+def _job_order(folder: Path) -> tuple[int, str]:
+    num = folder.name.split("_", 1)[0]
+    return (int(num) if num.isdigit() else 1 << 30, folder.name)
 
 
 def write_summary(sweep_dir: Path) -> list[Path]:
@@ -42,8 +75,9 @@ def write_summary(sweep_dir: Path) -> list[Path]:
         writer.writeheader()
         writer.writerows(rows)
     written.append(csv_path)
-    if any("reconstruction_error" in r for r in rows):
-        written += _plot_fig6(rows, sweep_dir)
+    plotted = [r for r in rows if r.get("reconstruction_error") is not None]
+    if plotted:
+        written += _plot_fig6(plotted, sweep_dir)
     return written
 
 
@@ -96,11 +130,71 @@ def _plot_fig6(rows: list[dict[str, Any]], sweep_dir: Path) -> list[Path]:
     return [path]
 
 
-class SweepSummary(Callback):
-    """Hydra callback (see conf/config.yaml: hydra.callbacks)."""
+def _call_optional(module: str, name: str, *args: Any) -> None:
+    """Call ``module.name(*args)`` if it exists; a failure is a warning, never lost results."""
+    import importlib
 
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        sweep_dir = Path(config.hydra.sweep.dir)
+    try:
+        function = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as err:
+        log.debug("%s.%s unavailable: %s", module, name, err)
+        return
+    try:
+        function(*args)
+    except Exception as err:  # noqa: BLE001 - a report never costs the sweep its results
+        log.warning(
+            "%s.%s failed (%s: %s); the sweep's results are kept.",
+            module,
+            name,
+            type(err).__name__,
+            err,
+        )
+        print(f"[vizlab] warning: {name} failed ({type(err).__name__}: {err})", flush=True)
+
+
+def finish_sweep(
+    sweep_dir: Path, cfg: DictConfig | None = None, interrupted: bool = False
+) -> list[dict[str, Any]]:
+    """Write the summary (and the report, and the W&B summary when ``cfg`` is given) of what
+    the sweep holds now; returns its rows. Signals wait until the files are written."""
+    with interrupts.deferred():
         written = write_summary(sweep_dir)
         if written:
             print(f"[vizlab] sweep summary: {', '.join(str(p) for p in written)}", flush=True)
+        _call_optional("vizlab.report", "write_sweep_report", sweep_dir)
+        if cfg is not None and not interrupted:
+            _call_optional("vizlab.loggers.wandb_summary", "log_sweep_summary", sweep_dir, cfg)
+        return collect(sweep_dir)
+
+
+class SweepSummary(Callback):
+    """Hydra callback (see conf/config.yaml: hydra.callbacks): signals between jobs stop the
+    sweep cleanly; at the end, the summary lists every job, failed ones with their error, and
+    the command exits non-zero when a job failed."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        interrupts.clear()
+        interrupts.defer_for_process()
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        stopped = interrupts.stop_requested()
+        rows = finish_sweep(sweep_dir, config, interrupted=stopped)
+        if stopped:
+            print(
+                f"vizlab: interrupted; finished jobs are kept in {sweep_dir}; run the same "
+                "command with sweep.resume=true to run only the missing and failed jobs.",
+                file=sys.stderr,
+                flush=True,
+            )
+            raise SystemExit(130)
+        failed = [r for r in rows if r.get("status") == "failed"]
+        if failed:
+            lines = [f"  {r['job']}: {r.get('error', '?')}" for r in failed]
+            print(
+                f"vizlab: {len(failed)} of {len(rows)} jobs failed (listed in "
+                f"{sweep_dir / 'sweep_summary.json'}):\n" + "\n".join(lines),
+                file=sys.stderr,
+                flush=True,
+            )
+            raise SystemExit(1)

@@ -4,11 +4,47 @@ remote logger never loses the local results."""
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from vizlab.methods.base import Result
 
 log = logging.getLogger(__name__)
+
+
+NONFINITE_KEY = "nonfinite_metrics"
+"""Metrics key listing the metrics whose non-finite values (NaN, inf) were written as null."""
+
+
+def _finite_or_none(value: Any) -> tuple[Any, bool]:
+    """(value with NaN/inf replaced by None, whether any was), through lists and dicts."""
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+        value = value.item()  # numpy / torch scalars
+    if isinstance(value, float):
+        return (value, False) if math.isfinite(value) else (None, True)
+    if isinstance(value, (list, tuple)):
+        pairs = [_finite_or_none(v) for v in value]
+        return [v for v, _ in pairs], any(bad for _, bad in pairs)
+    if isinstance(value, dict):
+        pairs = {k: _finite_or_none(v) for k, v in value.items()}
+        return {k: v for k, (v, _) in pairs.items()}, any(bad for _, bad in pairs.values())
+    return value, False
+
+
+def flag_nonfinite(metrics: dict[str, Any]) -> dict[str, Any]:
+    """``metrics`` with every non-finite number written as None and the names of those metrics
+    listed under :data:`NONFINITE_KEY`, so a null in ``metrics.json`` always says why."""
+    out: dict[str, Any] = {}
+    flagged = list(metrics.get(NONFINITE_KEY) or [])
+    for key, value in metrics.items():
+        if key == NONFINITE_KEY:
+            continue
+        out[key], bad = _finite_or_none(value)
+        if bad and key not in flagged:
+            flagged.append(key)
+    if flagged:
+        out[NONFINITE_KEY] = flagged
+    return out
 
 
 class Logger:

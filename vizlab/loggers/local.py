@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import json
-import math
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from vizlab.loggers.base import Logger
+from vizlab.loggers.base import Logger, flag_nonfinite
 from vizlab.methods.base import Result
 
 
 def _jsonable(value: Any) -> Any:
-    if isinstance(value, (np.floating, np.integer)):
+    if isinstance(value, (np.floating, np.integer, np.bool_)):
         value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     if isinstance(value, dict):
@@ -26,9 +24,17 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def write_json(path: Path, data: Any) -> None:
+    """Write strict JSON atomically (no NaN tokens; a reader never sees half a file)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(_jsonable(data), indent=2, allow_nan=False, default=str))
+    os.replace(tmp, path)
+
+
 def save_png(array: np.ndarray, path: Path) -> None:
     array = np.asarray(array)
     if array.dtype != np.uint8:
+        array = np.nan_to_num(array.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0)
         array = (np.clip(array, 0, 1) * 255 + 0.5).astype(np.uint8)
     Image.fromarray(array).save(path)
 
@@ -58,5 +64,5 @@ class LocalLogger(Logger):
             figure.savefig(path, dpi=110)
             self.files.append(path)
         path = self.run_dir / "metrics.json"
-        path.write_text(json.dumps(_jsonable(result.metrics), indent=2))
+        write_json(path, flag_nonfinite(result.metrics))
         self.files.append(path)
