@@ -1,11 +1,12 @@
-"""What a run explains, built from its context: the photo in model space, the score (a class
-logit -- the top-1 class by default -- or a channel/neuron target for backbones without a
-class head), baselines, and the layer a CAM hooks. Shared by the attribution method plugins.
+"""What an attribution explains: the photo in model space, the score (a class logit -- the
+top-1 class by default -- or a channel/neuron target for backbones without a class head),
+baselines, and the layer a CAM hooks. Plain values and objects in, no config.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -13,9 +14,9 @@ from torch import Tensor
 from vizlab.attribution.base import ForwardFunc
 from vizlab.attribution.layers import default_cam_layer
 from vizlab.errors import VizlabError, format_choices, nearest
-from vizlab.methods.base import RunContext
 from vizlab.metrics import topk_labels
-from vizlab.models.wrapper import VisionModel
+from vizlab.models.wrapper import PixelUnits, VisionModel
+from vizlab.targets import TargetSpec
 
 CLASS_KINDS = ("layer", "logit")
 """Target kinds that leave a class to explain; every other kind (channel, neuron, token_dim,
@@ -53,25 +54,34 @@ class Explained:
         return self.target is not None
 
 
-def explained(ctx: RunContext, allow_units: bool = True) -> Explained:
-    """The run's photos and the score to explain (see the module docstring)."""
-    model, cfg = ctx.model, ctx.method_cfg
-    refs = ctx.references
-    photos = refs.images.to(ctx.device)
+def explain(
+    model: VisionModel,
+    photos: Tensor,
+    names: list[str],
+    *,
+    class_index: int | None = None,
+    unit: TargetSpec | None = None,
+    allow_units: bool = True,
+    method: str = "attribution",
+) -> Explained:
+    """The photos (N x 3 x H x W in [0, 1]) and the score to explain: a class logit
+    (``class_index``, or each photo's top-1 class when None) or, with ``unit``, one unit of a
+    target (channel, neuron, token_dim, ...). ``method`` names the caller in messages."""
+    photos = photos.to(model.device)
     inputs = model.units.unit_to_model(photos)
     logits = None
     if model.num_classes:
         with torch.no_grad():
             logits = model.module(inputs)
-    kind = ctx.cfg.target.get("kind", "layer") if ctx.cfg.get("target") else "layer"
     metrics: dict = {}
     if logits is not None:
         tops = topk_labels(logits)
         metrics["top5"] = tops[0]
-        for name, top in list(zip(refs.names, tops))[1:]:
+        for name, top in list(zip(names, tops))[1:]:
             metrics[f"{name}_top5"] = top
-    if kind not in CLASS_KINDS:
-        return _unit_target(ctx, photos, inputs, refs.names, logits, metrics, allow_units)
+    if unit is not None:
+        return _unit_target(model, unit, photos, inputs, names, logits, metrics, allow_units,
+                            class_index, method)  # fmt: skip
     if not model.num_classes:
         example = (
             "target=token_dim target.layer=blocks.11 target.index=0 (one hidden dimension of "
@@ -81,52 +91,42 @@ def explained(ctx: RunContext, allow_units: bool = True) -> Explained:
         )
         raise VizlabError(
             f"{model.name} has no classification head (num_classes=0), so there is no class "
-            f"score for method={cfg.name} to explain (method.class_index). Explain a unit "
+            f"score for method={method} to explain (method.class_index). Explain a unit "
             f"instead, e.g. {example}, or use a classifier model."
         )
-    index = cfg.get("class_index")
-    if index is None and kind == "logit":
-        index = ctx.target.indices[0] if ctx.target.indices else None
-    if index is None:
+    if class_index is None:
         target = logits.argmax(1)
         metrics["class_choice"] = "top-1 prediction"
     else:
-        try:
-            index = int(index)
-        except (TypeError, ValueError) as err:
+        if not 0 <= int(class_index) < model.num_classes:
             raise VizlabError(
-                f"method.class_index={index!r} is not an int; give a class index in "
-                f"0..{model.num_classes - 1} or null for the top-1 predicted class."
-            ) from err
-        if not 0 <= index < model.num_classes:
-            raise VizlabError(
-                f"method.class_index={index} is out of range: {model.name} has "
+                f"method.class_index={class_index} is out of range: {model.name} has "
                 f"{model.num_classes} classes, so valid indices are 0..{model.num_classes - 1} "
                 "(or null for the top-1 predicted class)."
             )
-        target = torch.full((len(refs),), index, dtype=torch.long, device=ctx.device)
+        target = torch.full((len(names),), int(class_index), dtype=torch.long, device=photos.device)
         metrics["class_choice"] = "method.class_index"
     labels = [class_name(int(i), model.num_classes) for i in target]
     metrics["class_index"] = int(target[0])
     metrics["class_label"] = labels[0]
     probs = logits.softmax(1).gather(1, target.view(-1, 1)).squeeze(1)
     metrics["class_probability"] = float(probs[0])
-    return Explained(photos, inputs, refs.names, model.module, target, labels, logits, metrics)
+    return Explained(photos, inputs, names, model.module, target, labels, logits, metrics)
 
 
-def _unit_target(ctx, photos, inputs, names, logits, metrics, allow_units) -> Explained:
-    cfg, model = ctx.method_cfg, ctx.model
+def _unit_target(
+    model, spec, photos, inputs, names, logits, metrics, allow_units, class_index, method
+) -> Explained:
     if not allow_units:
         raise VizlabError(
-            f"method={cfg.name} explains a class score, but target={ctx.cfg.target.kind} asks "
-            "for a unit. Use method=gradcam (any unit or class) or drop the target override."
+            f"method={method} explains a class score, but target={spec.kind} asks for a unit. "
+            "Use method=gradcam (any unit or class) or drop the target override."
         )
-    if cfg.get("class_index") is not None:
+    if class_index is not None:
         raise VizlabError(
-            f"method.class_index={cfg.class_index} and target={ctx.cfg.target.kind} both name "
-            "what to explain; give only one of them."
+            f"method.class_index={class_index} and target={spec.kind} both name what to "
+            "explain; give only one of them."
         )
-    spec = ctx.target
     if spec.num_units != 1:
         raise VizlabError(
             f"target.index={spec.indices} names {spec.num_units} units; attribution explains one "
@@ -143,11 +143,17 @@ def _unit_target(ctx, photos, inputs, names, logits, metrics, allow_units) -> Ex
     return Explained(photos, inputs, names, forward, None, [label] * len(names), logits, metrics)
 
 
-def baseline(ctx: RunContext, name, inputs: Tensor, photos: Tensor) -> Tensor:
+def is_baseline(value: Any) -> bool:
+    """Whether ``value`` names a baseline :func:`baseline` knows."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return 0.0 <= float(value) <= 1.0
+    return value in BASELINES
+
+
+def baseline(units: PixelUnits, name: str | float, inputs: Tensor, photos: Tensor) -> Tensor:
     """A reference image in model space: ``mean`` (the dataset mean colour, i.e. zeros of the
     normalized input), ``black``, ``white``, ``gray`` (0.5), ``blur`` (the photo blurred with
     a Gaussian of sigma = 1/20 of its side), or a number in [0, 1] (a uniform gray level)."""
-    units = ctx.model.units
     if isinstance(name, (int, float)) and not isinstance(name, bool):
         return units.unit_to_model(torch.full_like(photos, float(name)))
     if name == "mean":

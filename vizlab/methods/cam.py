@@ -6,6 +6,7 @@ to the final feature map of a CNN and to ``blocks.{L-1}.norm1`` of a ViT
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
@@ -16,20 +17,33 @@ from vizlab.attribution import GradCAM as GradCAMAttribution
 from vizlab.attribution import GuidedBackprop
 from vizlab.attribution.cam import upsample
 from vizlab.attribution.display import gradient_image, normalize, overlay
-from vizlab.attribution.explain import Explained, cam_layer, explained
+from vizlab.attribution.explain import Explained, cam_layer
 from vizlab.attribution.layers import final_feature_layer
 from vizlab.errors import VizlabError
+from vizlab.methods.attribution_options import check_class_index, explained
 from vizlab.methods.base import Method, Result, RunContext
 from vizlab.plotting import grid, labelled_grid
+
+
+@dataclass
+class CAMOptions:
+    name: str
+    class_index: int | None
+    layer: str | None  # a module path; None: the default CAM layer
+    seed: int
+
+    def __post_init__(self) -> None:
+        check_class_index(self.class_index)
 
 
 class _CAMMethod(Method):
     """Shared run(): explained score, layer, maps, figure; variants override :meth:`maps`."""
 
     allow_units: ClassVar[bool] = True
+    Options = CAMOptions
 
     def run(self, ctx: RunContext) -> Result:
-        ex = explained(ctx, allow_units=self.allow_units)
+        ex = explained(ctx, ctx.options.class_index, allow_units=self.allow_units)
         target_layer = None
         if not ex.is_class:  # the CAM layer must run before the explained unit
             target_layer = ctx.model.deepest(list(ctx.target.objective.layers))
@@ -55,7 +69,7 @@ class _CAMMethod(Method):
         return self.report(ctx, ex, raw, heat, metrics)
 
     def layer(self, ctx: RunContext, target_layer: str | None) -> str:
-        return cam_layer(ctx.model, ctx.method_cfg.get("layer"), target_layer)
+        return cam_layer(ctx.model, ctx.options.layer, target_layer)
 
     def maps(self, ctx: RunContext, ex: Explained, layer: str) -> tuple[Tensor, dict]:
         """Raw low-resolution maps (N x h x w) and metrics."""
@@ -93,7 +107,7 @@ class CAM(_CAMMethod):
                 "Use method=gradcam, which works on any layer of CNNs and ViTs."
             )
         final = final_feature_layer(model.module, model.spec.size)
-        chosen = ctx.method_cfg.get("layer")
+        chosen = ctx.options.layer
         if chosen is not None and str(chosen) != final:
             raise VizlabError(
                 f"method=cam works only on the feature map pooled into the classifier, which is "

@@ -10,87 +10,81 @@ seeds scatter the mask into fragments (see the grabcut runs on the coffee photo)
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from vizlab.attribution import GradCAM, channel_max_abs
 from vizlab.attribution.display import colorize, normalize, overlay
-from vizlab.attribution.explain import Explained, cam_layer, explained
-from vizlab.errors import VizlabError
+from vizlab.attribution.explain import Explained, cam_layer
+from vizlab.attribution.saliency import KINDS
+from vizlab.attribution.segment import grabcut, seed_mask
+from vizlab.methods.attribution_options import SaliencyKnobs, check_class_index, explained
 from vizlab.methods.base import Method, Result, RunContext
-from vizlab.methods.saliency import KINDS, attribute
+from vizlab.methods.saliency import attribute
 from vizlab.plotting import grid, labelled_grid
+from vizlab.schema import check_choice, check_positive, check_range, require
 
 SOURCES = (*KINDS, "gradcam")
 SEED_COLOURS = np.array([[0, 0, 0.6], [1, 0.9, 0], [0.45, 0.55, 1], [1, 0.55, 0.1]])
 """Display colours of cv2's labels GC_BGD, GC_FGD, GC_PR_BGD, GC_PR_FGD."""
-_QUANTILES = (("fg_quantile", 0.95), ("probable_quantile", 0.7), ("bg_quantile", 0.3))
 
 
-def saliency_map(ctx: RunContext, ex: Explained, source: str) -> torch.Tensor:
+@dataclass
+class GrabCutOptions(SaliencyKnobs):
+    name: str
+    saliency: str
+    class_index: int | None
+    fg_quantile: float
+    probable_quantile: float
+    bg_quantile: float
+    blur_sigma: float
+    iterations: int
+    percentile: float
+    layer: str | None
+    seed: int
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_choice("saliency", self.saliency, SOURCES)
+        check_class_index(self.class_index)
+        bg, probable, fg = self.bg_quantile, self.probable_quantile, self.fg_quantile
+        require(
+            0 <= bg < probable < fg <= 1,
+            "bg_quantile",
+            bg,
+            f"quantiles must satisfy 0 <= bg_quantile ({bg}) < probable_quantile ({probable}) "
+            f"< fg_quantile ({fg}) <= 1 (Simonyan et al.: bg 0.30, fg 0.95)",
+        )
+        check_range("blur_sigma", self.blur_sigma, 0.0)
+        check_positive("iterations", self.iterations, integer=True)
+        check_range("percentile", self.percentile, 0.0, 100.0)
+
+
+def saliency_map(ctx: RunContext, ex: Explained, opts: GrabCutOptions) -> torch.Tensor:
     """N x H x W non-negative saliency of the chosen source."""
-    if source == "gradcam":
+    if opts.saliency == "gradcam":
         unit = None if ex.is_class else ctx.model.deepest(list(ctx.target.objective.layers))
-        layer = cam_layer(ctx.model, ctx.method_cfg.get("layer"), unit)
+        layer = cam_layer(ctx.model, opts.layer, unit)
         with GradCAM(ctx.model.module, ctx.model.resolve(layer), ex.forward) as cam:
             return cam.attribute(ex.inputs, ex.target)[:, 0].detach()
-    return channel_max_abs(attribute(ctx, ex, source)[0])
-
-
-def seed_mask(saliency: np.ndarray, fg: float, probable: float, bg: float) -> np.ndarray:
-    """cv2 GrabCut labels from saliency quantiles (uint8 H x W)."""
-    import cv2
-
-    q_bg, q_pr, q_fg = np.quantile(saliency, [bg, probable, fg])
-    if not q_fg > q_bg:
-        raise VizlabError(
-            "The saliency map is flat (its foreground and background quantiles are equal), so "
-            "GrabCut has no seeds. Try another method.saliency source or class."
-        )
-    mask = np.full(saliency.shape, cv2.GC_PR_BGD, np.uint8)
-    mask[saliency >= q_pr] = cv2.GC_PR_FGD
-    mask[saliency >= q_fg] = cv2.GC_FGD
-    mask[saliency < q_bg] = cv2.GC_BGD
-    return mask
-
-
-def grabcut(photo: np.ndarray, seeds: np.ndarray, iterations: int, seed: int) -> np.ndarray:
-    """Boolean foreground mask of an H x W x 3 [0, 1] RGB photo from cv2 seed labels."""
-    import cv2
-
-    cv2.setRNGSeed(seed)
-    bgr = np.ascontiguousarray((photo[..., ::-1] * 255).round().clip(0, 255).astype(np.uint8))
-    mask = seeds.copy()
-    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-    cv2.grabCut(bgr, mask, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
-    return (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
+    return channel_max_abs(attribute(ctx, ex, opts.saliency, opts)[0])
 
 
 class GrabCut(Method):
     name = "grabcut"
     description = "GrabCut segmentation seeded by a saliency map (Simonyan et al. Sect. 3.1)"
+    Options = GrabCutOptions
 
     def run(self, ctx: RunContext) -> Result:
-        cfg = ctx.method_cfg
-        source = cfg.get("saliency", "gradient")
-        if source not in SOURCES:
-            raise VizlabError(
-                f"method.saliency={source!r} is not valid; use one of {', '.join(SOURCES)}."
-            )
-        fg, probable, bg = (float(cfg.get(k, d)) for k, d in _QUANTILES)
-        if not 0 <= bg < probable < fg <= 1:
-            raise VizlabError(
-                f"Quantiles must satisfy 0 <= bg_quantile ({bg}) < probable_quantile ({probable}) "
-                f"< fg_quantile ({fg}) <= 1 (Simonyan et al.: bg 0.30, fg 0.95)."
-            )
-        iterations = int(cfg.get("iterations", 5))
-        if iterations < 1:
-            raise VizlabError(f"method.iterations={iterations} must be >= 1.")
-        ex = explained(ctx)
+        opts: GrabCutOptions = ctx.options
+        source = opts.saliency
+        fg, probable, bg = opts.fg_quantile, opts.probable_quantile, opts.bg_quantile
+        ex = explained(ctx, opts.class_index)
         start = time.perf_counter()
-        sal = saliency_map(ctx, ex, source)
-        blur = float(cfg.get("blur_sigma", 3) or 0)
+        sal = saliency_map(ctx, ex, opts)
+        blur = opts.blur_sigma
         if blur > 0:
             from torchvision.transforms.functional import gaussian_blur
 
@@ -101,11 +95,11 @@ class GrabCut(Method):
         sal_np = sal.cpu().numpy()
         start = time.perf_counter()
         seeds = [seed_mask(s, fg, probable, bg) for s in sal_np]
-        masks = [grabcut(p, s, iterations, int(cfg.get("seed", 0))) for p, s in zip(photos, seeds)]
+        masks = [grabcut(p, s, opts.iterations, opts.seed) for p, s in zip(photos, seeds)]
         grabcut_seconds = time.perf_counter() - start
         mask_t = torch.from_numpy(np.stack(masks)).float()
         seed_rgb = torch.from_numpy(SEED_COLOURS[np.stack(seeds)]).permute(0, 3, 1, 2).float()
-        heat = normalize(sal, float(cfg.get("percentile", 99.0))).cpu()
+        heat = normalize(sal, opts.percentile).cpu()
         masked = ex.photos.cpu() * mask_t.unsqueeze(1)
         mask_rgb = mask_t.unsqueeze(1).expand(-1, 3, -1, -1)
         metrics = {

@@ -1,100 +1,111 @@
 """Occlusion sensitivity (Zeiler & Fergus 2014, Sect. 4.2): slide a baseline patch over the
 photo and map the drop of the class probability (or logit, or unit score).
 
-The occluded images are evaluated ``method.batch_size`` at a time. ``auto`` means 4 images per
-forward pass on the CPU -- on the 2-core CPU this was written on, EfficientNet-Lite0 (NHWC
-weights) at 224 px took 4.5 s for chelsea's 169 windows one at a time, 2.8 s in batches of 4,
-3.0 s of 8 and 3.9 s of 32 (large batches are memory-bound there) -- and 64 per pass on a
-GPU. ``method.time_batch_sizes`` recomputes the map with each listed batch size and logs the
-wall-clock times (a measurement, and a check that every batch size gives the same map)."""
+The occluded images are evaluated ``method.batch_size`` at a time; ``auto`` means 4 images per
+forward pass on the CPU and 64 on a GPU (the CPU choice is measured by
+``benchmarks/attribution.py --occlusion-batch-sizes``)."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 
 from vizlab.attribution import Occlusion as OcclusionAttribution
 from vizlab.attribution.display import normalize, overlay, signed
-from vizlab.attribution.explain import baseline, explained
+from vizlab.attribution.explain import baseline
 from vizlab.attribution.occlusion import occlusion_masks
 from vizlab.errors import VizlabError
+from vizlab.methods.attribution_options import check_baseline, check_class_index, explained
 from vizlab.methods.base import Method, Result, RunContext
 from vizlab.plotting import grid, labelled_grid
+from vizlab.schema import check_choice, check_positive, require
 
 SCORES = ("probability", "logit")
+
+
+@dataclass
+class OcclusionOptions:
+    name: str
+    patch: int
+    stride: int
+    baseline: Any  # a baseline name or a gray level in [0, 1]
+    score: str
+    class_index: int | None
+    batch_size: Any  # auto or a whole number
+    seed: int
+
+    def __post_init__(self) -> None:
+        check_positive("patch", self.patch, integer=True)
+        check_positive("stride", self.stride, integer=True)
+        require(
+            self.stride <= self.patch,
+            "stride",
+            self.stride,
+            f"must be <= method.patch ({self.patch}) so that every pixel is occluded at least once",
+        )
+        check_baseline(self.baseline)
+        check_choice("score", self.score, SCORES)
+        check_class_index(self.class_index)
+        if self.batch_size != "auto":
+            check_positive("batch_size", self.batch_size, integer=True)
+
+
+def batch_size(value: Any, device: torch.device) -> int:
+    """``auto`` (4 on CPU, 64 on GPU) or the given number of occluded images per pass."""
+    if value == "auto":
+        return 4 if device.type == "cpu" else 64
+    return int(value)
 
 
 class Occlusion(Method):
     name = "occlusion"
     description = "Occlusion sensitivity: score drop under a sliding patch (Zeiler & Fergus)"
+    Options = OcclusionOptions
 
     def run(self, ctx: RunContext) -> Result:
-        cfg, model = ctx.method_cfg, ctx.model
-        ex = explained(ctx)
+        opts: OcclusionOptions = ctx.options
+        model = ctx.model
+        ex = explained(ctx, opts.class_index)
         h, w = ex.inputs.shape[-2:]
-        patch, stride = int(cfg.get("patch", 32)), int(cfg.get("stride", 16))
-        if not 0 < patch <= min(h, w):
+        patch, stride = opts.patch, opts.stride
+        if patch > min(h, w):
             raise VizlabError(
                 f"method.patch={patch} must be in 1..{min(h, w)} (the image is {h}x{w} px)."
             )
-        if not 0 < stride <= patch:
-            raise VizlabError(
-                f"method.stride={stride} must be in 1..method.patch ({patch}) so that every "
-                "pixel is occluded at least once."
-            )
-        batch = _batch_size(cfg.get("batch_size", "auto"), ex.inputs.device)
-        timed = [_batch_size(b, ex.inputs.device) for b in cfg.get("time_batch_sizes") or []]
-        score = cfg.get("score", "probability")
-        if score not in SCORES:
-            raise VizlabError(f"method.score={score!r} is not valid; use {' or '.join(SCORES)}.")
+        batch = batch_size(opts.batch_size, ex.inputs.device)
         forward = ex.forward
-        if score == "probability" and ex.is_class:
+        if opts.score == "probability" and ex.is_class:
 
             def forward(x):
                 return ex.forward(x).softmax(-1)
 
-        base = baseline(ctx, cfg.get("baseline", "mean"), ex.inputs, ex.photos)
+        base = baseline(model.units, opts.baseline, ex.inputs, ex.photos)
         occlusion = OcclusionAttribution(forward)
         windows = occlusion_masks(h, w, (patch, patch), (stride, stride)).shape[0]
-
-        def attribute(batch_size: int) -> tuple[torch.Tensor, float]:
-            start = time.perf_counter()
-            attr = occlusion.attribute(
-                ex.inputs, ex.target, patch, stride, baselines=base, batch_size=batch_size
-            )
-            return attr[:, 0], time.perf_counter() - start
-
-        drop, seconds = attribute(batch)
-        metrics = dict(ex.metrics)
+        start = time.perf_counter()
+        drop = occlusion.attribute(
+            ex.inputs, ex.target, patch, stride, baselines=base, batch_size=batch
+        )[:, 0]
+        seconds = time.perf_counter() - start
         with torch.no_grad():
             reference = occlusion.scores(ex.inputs, ex.target)
-        metrics.update(
-            {
-                "score": score if ex.is_class else "unit",
-                "patch": patch,
-                "stride": stride,
-                "baseline": str(cfg.get("baseline", "mean")),
-                "windows": windows,
-                "batch_size": batch,
-                "forward_passes": len(ex.inputs) * -(-windows // batch),  # per image, in turn
-                "seconds": seconds,
-                "reference_score": float(reference[0]),
-                "max_drop": float(drop[0].max()),
-                "min_drop": float(drop[0].min()),
-            }
-        )
-        if timed:
-            diffs = []
-            for size in timed:
-                again, metrics[f"seconds_batch_{size}"] = attribute(size)
-                diffs.append(float((again - drop).abs().max()))
-            metrics["batch_sizes_max_abs_diff"] = max(diffs)
-            if len(timed) > 1:  # the first listed size relative to the last
-                first, last = timed[0], timed[-1]
-                metrics[f"speedup_batch_{last}_vs_{first}"] = metrics[
-                    f"seconds_batch_{first}"
-                ] / max(metrics[f"seconds_batch_{last}"], 1e-9)
+        metrics = {
+            **ex.metrics,
+            "score": opts.score if ex.is_class else "unit",
+            "patch": patch,
+            "stride": stride,
+            "baseline": str(opts.baseline),
+            "windows": windows,
+            "batch_size": batch,
+            "forward_passes": len(ex.inputs) * -(-windows // batch),  # per image, in turn
+            "seconds": seconds,
+            "reference_score": float(reference[0]),
+            "max_drop": float(drop[0].max()),
+            "min_drop": float(drop[0].min()),
+        }
         positive = normalize(drop, percentile=100.0)
         diverging = signed(drop)
         over = overlay(ex.photos, positive)
@@ -117,19 +128,3 @@ class Occlusion(Method):
             figures={"occlusion": labelled_grid(torch.stack(rows), labels, 3, title)},
             tensors={"drop": drop.cpu()},
         )
-
-
-def _batch_size(value, device: torch.device) -> int:
-    """``auto`` (4 on CPU, 64 on GPU) or a positive int."""
-    if value == "auto":
-        return 4 if device.type == "cpu" else 64
-    try:
-        size = int(value)
-    except (TypeError, ValueError):
-        size = 0
-    if size < 1:
-        raise VizlabError(
-            f"method.batch_size / time_batch_sizes value {value!r} is not valid: give a positive "
-            "number of occluded images per forward pass, or auto (4 on CPU, 64 on GPU)."
-        )
-    return size

@@ -7,136 +7,93 @@ max |.| over colour channels."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from typing import Any
 
 import torch
-from omegaconf import DictConfig
 from torch import Tensor
 
-from vizlab.attribution import (
-    Gradient,
-    GuidedBackprop,
-    IntegratedGradients,
-    SmoothGrad,
-    channel_max_abs,
-)
+from vizlab.attribution import channel_max_abs
 from vizlab.attribution.display import colorize, gradient_image, normalize, overlay
-from vizlab.attribution.explain import Explained, baseline, explained
-from vizlab.attribution.integrated_gradients import METHODS
+from vizlab.attribution.explain import Explained, baseline
+from vizlab.attribution.saliency import KINDS
+from vizlab.attribution.saliency import attribute as attribute_kind
 from vizlab.errors import VizlabError
+from vizlab.methods.attribution_options import SaliencyKnobs, check_class_index, explained
 from vizlab.methods.base import Method, Result, RunContext
 from vizlab.plotting import grid, labelled_grid
+from vizlab.schema import check_range, require
 
-KINDS = ("gradient", "guided_backprop", "smoothgrad", "integrated_gradients")
 
-
-def parse_kinds(value, knob: str = "method.kind") -> list[str]:
-    """``all``, one kind, or a list of kinds -> validated list."""
+def parse_kinds(value: Any) -> list[str]:
+    """``all``, one kind, or a list of kinds -> list of kinds (unknown names raise
+    :class:`vizlab.schema.OptionError`)."""
     if value in (None, "all"):
         return list(KINDS)
     kinds = [value] if isinstance(value, str) else list(value)
-    bad = [k for k in kinds if k not in KINDS]
-    if bad or not kinds:
-        raise VizlabError(
-            f"{knob}={value!r} is not valid. Choose one of {', '.join(KINDS)}, a list of them "
-            f"(e.g. {knob}=[gradient,smoothgrad]) or all."
-        )
+    require(
+        bool(kinds) and all(k in KINDS for k in kinds),
+        "kind",
+        value,
+        f"must be one of {', '.join(KINDS)}, a list of them (e.g. [gradient,smoothgrad]) or all",
+    )
     return kinds
 
 
-def _check(cfg: DictConfig) -> None:
-    if cfg.get("integration", "gausslegendre") not in METHODS:
-        raise VizlabError(
-            f"method.integration={cfg.integration!r} is not a quadrature rule; use one of "
-            f"{', '.join(METHODS)} (captum's names; gausslegendre is captum's default)."
-        )
-    low = 1 if cfg.get("integration", "gausslegendre") == "gausslegendre" else 2
-    if int(cfg.get("n_steps", 50)) < low:
-        raise VizlabError(f"method.n_steps={cfg.n_steps} must be >= {low} for this rule.")
-    if int(cfg.get("n_samples", 25)) < 1:
-        raise VizlabError(f"method.n_samples={cfg.n_samples} must be >= 1.")
-    if float(cfg.get("noise_level", 0.15)) < 0:
-        raise VizlabError(f"method.noise_level={cfg.noise_level} must be >= 0 (e.g. 0.15).")
-    if cfg.get("smooth", "gradient") not in ("gradient", "guided_backprop"):
-        raise VizlabError(
-            f"method.smooth={cfg.smooth!r} is not valid; SmoothGrad averages gradient or "
-            "guided_backprop."
-        )
+@dataclass
+class SaliencyOptions(SaliencyKnobs):
+    name: str
+    kind: Any  # a kind, a list of kinds, or all
+    class_index: int | None
+    percentile: float
+    seed: int
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        parse_kinds(self.kind)
+        check_class_index(self.class_index)
+        check_range("percentile", self.percentile, 0.0, 100.0)
 
 
-def guided(ctx: RunContext, ex: Explained) -> GuidedBackprop:
-    return GuidedBackprop(ctx.model.module, ex.forward)
-
-
-def attribute(ctx: RunContext, ex: Explained, kind: str) -> tuple[Tensor, dict]:
+def attribute(
+    ctx: RunContext, ex: Explained, kind: str, knobs: SaliencyKnobs
+) -> tuple[Tensor, dict]:
     """Attributions (N x 3 x H x W, model-input space) of one kind, plus its metrics."""
-    cfg = ctx.method_cfg
-    _check(cfg)
-    batch = cfg.get("batch_size")
-    metrics: dict = {}
+    base = baseline(ctx.model.units, knobs.baseline, ex.inputs, ex.photos)
     try:
-        if kind == "gradient":
-            attr = Gradient(ex.forward).attribute(ex.inputs, ex.target)
-        elif kind == "guided_backprop":
-            method = guided(ctx, ex)
-            attr = method.attribute(ex.inputs, ex.target)
-            metrics["guided_backprop_modules"] = len(method.guided_modules)
-        elif kind == "smoothgrad":
-            inner = guided(ctx, ex) if cfg.get("smooth") == "guided_backprop" else None
-            attr = SmoothGrad(inner or Gradient(ex.forward)).attribute(
-                ex.inputs,
-                ex.target,
-                n_samples=int(cfg.get("n_samples", 25)),
-                noise_level=float(cfg.get("noise_level", 0.15)),
-                squared=bool(cfg.get("squared", True)),
-                batch_size=batch,
-                generator=ctx.generator(),
-            )
-        elif kind == "integrated_gradients":
-            base = baseline(ctx, cfg.get("baseline", "mean"), ex.inputs, ex.photos)
-            attr, gap = IntegratedGradients(ex.forward).attribute(
-                ex.inputs,
-                ex.target,
-                baselines=base,
-                n_steps=int(cfg.get("n_steps", 50)),
-                method=cfg.get("integration", "gausslegendre"),
-                internal_batch_size=batch,
-                return_convergence_delta=True,
-            )
-            with torch.no_grad():
-                method = IntegratedGradients(ex.forward)
-                change = method.scores(ex.inputs, ex.target) - method.scores(base, ex.target)
-            metrics["ig_score_change"] = float(change[0])
-            metrics["ig_completeness_gap"] = float(gap[0])
-            metrics["ig_completeness_rel"] = float(gap[0].abs() / change[0].abs().clamp_min(1e-12))
-        else:
-            parse_kinds(kind)
-            raise AssertionError(kind)
+        return attribute_kind(
+            ctx.model.module,
+            ex,
+            kind,
+            baseline=base,
+            generator=ctx.generator(),
+            **knobs.saliency_kwargs(),
+        )
     except ValueError as err:
-        raise VizlabError(f"method={cfg.name} kind={kind}: {err}.") from err
-    return attr.detach(), metrics
+        raise VizlabError(f"method={ctx.method_cfg.name} kind={kind}: {err}.") from err
 
 
 class Saliency(Method):
     name = "saliency"
     description = "Gradient, guided backprop, SmoothGrad, Integrated Gradients saliency maps"
+    Options = SaliencyOptions
 
     def run(self, ctx: RunContext) -> Result:
-        cfg = ctx.method_cfg
-        kinds = parse_kinds(cfg.get("kind", "gradient"))
-        ex = explained(ctx)
+        opts: SaliencyOptions = ctx.options
+        kinds = parse_kinds(opts.kind)
+        ex = explained(ctx, opts.class_index)
         metrics = dict(ex.metrics)
         rows, labels, images, tensors = [], [], {}, {}
-        percentile = float(cfg.get("percentile", 99.0))
         per_kind: dict[str, tuple[Tensor, Tensor, Tensor]] = {}
         last_label: dict[str, str] = {}
         for kind in kinds:
             start = time.perf_counter()
-            attr, extra = attribute(ctx, ex, kind)
+            attr, extra = attribute(ctx, ex, kind, opts)
             metrics[f"{kind}_seconds"] = time.perf_counter() - start
             metrics.update(extra)
-            heat = normalize(channel_max_abs(attr), percentile)
+            heat = normalize(channel_max_abs(attr), opts.percentile)
             # squared SmoothGrad has no sign: its last panel is the colour-mapped map instead
-            squared = kind == "smoothgrad" and cfg.get("squared", True)
+            squared = kind == "smoothgrad" and opts.squared
             last = colorize(heat) if squared else gradient_image(attr)
             last_label[kind] = f"{kind} (mean squared)" if squared else f"{kind} (RGB)"
             per_kind[kind] = (heat, overlay(ex.photos, heat), last)
