@@ -141,9 +141,17 @@ class VisionModel:
     def layer_names(self) -> list[str]:
         return [n for n in self._modules if n]
 
-    @property
+    @cached_property
     def num_classes(self) -> int:
-        return int(getattr(self.module, "num_classes", 0) or 0)
+        """Classes of the output (timm's ``num_classes``; for other models the width of a
+        2-D output, 0 for a backbone whose output is a feature map)."""
+        declared = getattr(self.module, "num_classes", None)
+        if isinstance(declared, int):
+            return declared
+        with torch.no_grad():
+            out = self.module(torch.zeros(1, 3, *self.spec.size, device=self.device))
+        out = out[0] if isinstance(out, (tuple, list)) else out
+        return int(out.shape[1]) if isinstance(out, torch.Tensor) and out.ndim == 2 else 0
 
     @property
     def is_vit(self) -> bool:
