@@ -49,7 +49,9 @@ def as_feature_map(activation: Tensor, model: nn.Module, image_size: tuple[int, 
 def final_feature_layer(model: nn.Module, image_size: tuple[int, int]) -> str:
     """Name of the module whose output *is* ``model.forward_features(x)`` -- the last feature
     map before global pooling (``bn2`` for EfficientNets, ``layer4`` for ResNets, ``norm`` for
-    ViTs). Falls back to timm's ``feature_info[-1]``."""
+    ViTs). Falls back to timm's ``feature_info[-1]``; a model without ``forward_features``
+    (torchvision, your own) uses the last module output that is a spatial map (N x C x h x w,
+    h * w > 1)."""
     finished: list[tuple[str, object]] = []  # outputs kept alive, so identity is meaningful
     handles = [
         m.register_forward_hook(lambda _m, _i, out, n=n: finished.append((n, out)))
@@ -60,10 +62,16 @@ def final_feature_layer(model: nn.Module, image_size: tuple[int, int]) -> str:
         with torch.no_grad():
             param = next(model.parameters(), None)
             device = param.device if param is not None else "cpu"
-            features = model.forward_features(torch.zeros(1, 3, *image_size, device=device))
+            forward = getattr(model, "forward_features", None) or model
+            features = forward(torch.zeros(1, 3, *image_size, device=device))
     finally:
         for h in handles:
             h.remove()
+    if not hasattr(model, "forward_features"):
+        maps = [n for n, out in finished if isinstance(out, torch.Tensor) and out.dim() == 4]
+        spatial = [n for n, out in finished if n in maps and out.shape[-1] * out.shape[-2] > 1]
+        if spatial or maps:
+            return (spatial or maps)[-1]
     matches = [n for n, out in finished if out is features]
     if matches:
         return matches[-1]
