@@ -199,8 +199,17 @@ def test_adversarial_method_targeted_cw_and_bad_input(ctx_factory):
     assert "target_prob_mean" in m
     with pytest.raises(VizlabError, match="target_class=1000"):
         Adversarial().run(ctx_factory(*base, "method.target_class=1000"))
-    with pytest.raises(VizlabError, match="eps"):
-        Adversarial().run(ctx_factory(*base, "method.eps=-1"))
+    for bad, valid in [
+        ("method.eps=-1", "eps"),
+        ("method.eps=0", "eps"),
+        ("method.attack=pgdd", "did you mean pgd"),
+        ("method.norm=l3", "linf"),
+        ("method.steps=ten", "whole number"),
+        ("method.cw.steps=0", "cw.steps"),
+        ("method.universal.holdout=1", "holdout"),
+    ]:
+        with pytest.raises(VizlabError, match=valid):
+            ctx_factory(*base, bad)
     with pytest.raises(VizlabError, match="no_such_model"):
         Adversarial().run(
             ctx_factory(*base, "method.attack=fgsm", "method.transfer_models=[no_such_model]")
@@ -281,7 +290,7 @@ def test_adversarial_metrics_are_strict_json_and_step_size_takes_fractions(ctx_f
     json.dumps(m, allow_nan=False)
     assert m["linf_max"] <= 2 / 255 + 1e-6  # two steps of 1/255
     with pytest.raises(VizlabError, match="method.step_size"):
-        Adversarial().run(ctx_factory(*base, "method.attack=bim", "method.step_size=-1"))
+        ctx_factory(*base, "method.attack=bim", "method.step_size=-1")
 
 
 def test_default_radius_follows_the_norm(ctx_factory):
@@ -319,7 +328,7 @@ def test_cw_with_config_defaults_beats_pgd_l2_on_lite0(lite0, compose_cfg):
 
 def test_transfer_counts_only_images_the_other_model_moved(monkeypatch):
     """An image the other model already put in the adversarial class is no transfer."""
-    from vizlab.methods import adversarial
+    from vizlab.attacks import metrics as adversarial
 
     clean, adv = torch.tensor([1, 0, 0]), torch.tensor([1, 1, 2])
     outputs = iter([F.one_hot(clean, 3).float(), F.one_hot(adv, 3).float()])
@@ -335,12 +344,12 @@ def test_transfer_counts_only_images_the_other_model_moved(monkeypatch):
 
 
 def test_auto_perturbation_gain_is_per_image():
-    from vizlab.methods.adversarial import perturbation_gain
+    from vizlab.attacks.metrics import perturbation_gain
 
     delta = torch.zeros(3, 3, 4, 4)
     delta[0, 0, 0, 0], delta[1, 1, 1, 1] = 0.1, -0.01  # image 2: no perturbation
     torch.testing.assert_close(perturbation_gain(None, delta), torch.tensor([4.5, 45.0, 1.0]))
-    torch.testing.assert_close(perturbation_gain("10", delta), torch.full((3,), 10.0))
+    torch.testing.assert_close(perturbation_gain(10.0, delta), torch.full((3,), 10.0))
 
 
 def test_universal_is_one_perturbation_for_all_images_within_eps(net, images):
@@ -385,3 +394,13 @@ def test_universal_method_reports_fit_and_held_out_success(ctx_factory):
             "method.universal.holdout=1.5",
         )  # fmt: skip
         Adversarial().run(bad)
+
+
+def test_project_linf_clips_to_the_ball_with_scalar_or_tensor_radius():
+    from vizlab.attacks import project, project_linf
+
+    delta = torch.tensor([[2.0, -3.0, 0.5]])
+    torch.testing.assert_close(project_linf(delta, 1.0), torch.tensor([[1.0, -1.0, 0.5]]))
+    radius = torch.tensor([[3.0, 2.0, 0.25]])
+    torch.testing.assert_close(project_linf(delta, radius), torch.tensor([[2.0, -2.0, 0.25]]))
+    torch.testing.assert_close(project(delta, 1.0, "linf"), project_linf(delta, 1.0))

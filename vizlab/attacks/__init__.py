@@ -15,6 +15,7 @@ from vizlab.attacks.core import (
     check_norm,
     perturbation_norms,
     project,
+    project_linf,
     random_in_ball,
 )
 from vizlab.attacks.cw import cw_l2, margin
@@ -58,6 +59,7 @@ __all__ = [
     "perturbation_norms",
     "pgd",
     "project",
+    "project_linf",
     "random_in_ball",
     "run_attack",
     "universal",

@@ -81,10 +81,18 @@ def ascent_step(grad: torch.Tensor, step_size: float, norm: str) -> torch.Tensor
     return step_size * grad / _per_image_norm(grad).clamp_min(1e-12)
 
 
+def project_linf(delta: torch.Tensor, eps: float | torch.Tensor) -> torch.Tensor:
+    """Projection onto the L_inf ball of radius ``eps`` (a number, or a tensor that broadcasts
+    against ``delta`` for per-image or per-channel radii): elementwise clipping to [-eps, eps]."""
+    if torch.is_tensor(eps):
+        return torch.maximum(torch.minimum(delta, eps), -eps)
+    return delta.clamp(-eps, eps)
+
+
 def project(delta: torch.Tensor, eps: float, norm: str) -> torch.Tensor:
     """Projection onto the eps-ball of the norm (per image)."""
     if norm == "linf":
-        return delta.clamp(-eps, eps)
+        return project_linf(delta, eps)
     factor = (eps / _per_image_norm(delta).clamp_min(1e-12)).clamp(max=1.0)
     return delta * factor
 
