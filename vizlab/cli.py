@@ -46,7 +46,8 @@ def cmd_layers(args: argparse.Namespace) -> int:
         names = [n for n in names if n.count(".") < args.depth]
     shapes = model.output_shapes(names)
     h, w = model.spec.size
-    print(f"{model.name}: input 3x{h}x{w}, mean {model.spec.mean}, std {model.spec.std}")
+    mean, std = (", ".join(f"{v:.3f}" for v in t) for t in (model.spec.mean, model.spec.std))
+    print(f"{model.name}: input 3x{h}x{w}, mean ({mean}), std ({std}) of [0, 1] pixels")
     print(f"{'layer':<34} {'output shape':<20} {'stride':>6} {'RF size':>8}")
     for name in names:
         if name not in shapes:

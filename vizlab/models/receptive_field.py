@@ -114,6 +114,12 @@ def _support(grad: torch.Tensor) -> tuple[int, int, int, int]:
     return int(rows[0]), int(rows[-1]), int(cols[0]), int(cols[-1])
 
 
+def _pooled_globally(forward_to_layer, size: int) -> bool:
+    """A 1 x 1 map that stays 1 x 1 on a larger image is global pooling
+    (``nn.AdaptiveAvgPool2d(1)``): every unit sees the whole image."""
+    return tuple(forward_to_layer(torch.ones(1, 3, size, size)).shape[-2:]) == (1, 1)
+
+
 def measure(forward_to_layer, size: int, max_size: int = 1024) -> ReceptiveField:
     """Measure the receptive field with ``forward_to_layer(x) -> activation`` on a linearized
     network, growing the probe image until the field fits (or ``max_size`` is reached)."""
@@ -123,6 +129,8 @@ def measure(forward_to_layer, size: int, max_size: int = 1024) -> ReceptiveField
         if out.dim() != 4:
             return ReceptiveField(stride=size, size=size, clipped=False, spatial=False)
         h, w = out.shape[-2:]
+        if h == w == 1 and _pooled_globally(forward_to_layer, 2 * size):
+            return ReceptiveField(stride=size, size=size, clipped=False, spatial=False)
         ci, cj = (h - 1) // 2, (w - 1) // 2
         (grad,) = torch.autograd.grad(out[0, :, ci, cj].sum(), x, retain_graph=True)
         r0, r1, c0, c1 = _support(grad[0:1])
