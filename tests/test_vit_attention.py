@@ -6,15 +6,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vizlab.errors import VizlabError
-from vizlab.methods.vit_attention import (
-    ViTAttention,
+from vizlab.attribution.attention import (
     attention_modules,
     attention_probabilities,
     attention_rollout,
     discard_lowest,
     fuse_heads,
 )
+from vizlab.errors import VizlabError
+from vizlab.methods.vit_attention import ViTAttention
 
 SIZE = 64
 
@@ -135,3 +135,11 @@ def test_vit_attention_clear_errors(ctx_factory):
     )
     with pytest.raises(VizlabError, match="method.block=6 is out of range"):
         ViTAttention().run(ctx)
+    for bad, valid in [
+        ("method.head_fusion=meen", "did you mean mean"),
+        ("method.discard_ratio=1", "discard_ratio"),
+        ("method.upsample=cubic", "nearest, bilinear"),
+        ("method.block=last", "whole number"),
+    ]:
+        with pytest.raises(VizlabError, match=valid):
+            ctx_factory("model=tiny_vit", f"data.size={SIZE}", "method=vit_attention", bad)

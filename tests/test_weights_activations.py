@@ -10,7 +10,8 @@ import torch
 
 from vizlab.errors import VizlabError
 from vizlab.methods.activation_maps import ActivationMaps
-from vizlab.methods.filters import Filters, normalize
+from vizlab.analysis.weights import normalize
+from vizlab.methods.filters import Filters
 
 
 def test_first_layer_filters_as_rgb_tiles(ctx_factory):
@@ -156,3 +157,19 @@ def test_lite0_end_to_end_filters_and_activation_maps(compose_cfg, tmp_path):
     metrics = json.loads((tmp_path / "maps" / "metrics.json").read_text())
     assert metrics["map_shape"] == "40x16x16"
     assert (tmp_path / "maps" / "overlay_labelled.png").is_file()
+
+
+@pytest.mark.parametrize(
+    ("method", "bad", "valid"),
+    [
+        ("activation_maps", "method.select=topp", "did you mean top"),
+        ("activation_maps", "method.colormap=jett", "did you mean jet"),
+        ("activation_maps", "method.max_channels=0", "max_channels"),
+        ("activation_maps", "method.tile_px=big", "whole number"),
+        ("filters", "method.normalize=max", "filter, layer, symmetric"),
+        ("filters", "method.ncols=-2", "ncols"),
+    ],
+)
+def test_bad_options_are_refused_before_the_run(ctx_factory, method, bad, valid):
+    with pytest.raises(VizlabError, match=valid):
+        ctx_factory("model=tiny_cnn", "data.size=64", f"method={method}", bad)

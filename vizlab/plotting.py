@@ -1,4 +1,7 @@
-"""Image grids and plots that people would rather look at than read."""
+"""Image grids, plots and heat maps that people would rather look at than read.
+
+Every figure is a :class:`matplotlib.figure.Figure` built without pyplot, so library use and
+in-process sweeps never leave open figures behind; loggers save them with ``savefig``."""
 
 from __future__ import annotations
 
@@ -8,9 +11,11 @@ from collections.abc import Sequence
 import matplotlib
 
 matplotlib.use("Agg")  # files only; never needs a display
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402, F401 - kept importable for older plugins
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 from torchvision.utils import make_grid  # noqa: E402
 
 
@@ -28,14 +33,53 @@ def grid(images: torch.Tensor, nrow: int, padding: int = 2) -> np.ndarray:
     return to_numpy_image(tiled)
 
 
+# ----- heat maps ------------------------------------------------------------------------------
+def minmax(x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
+    """Min-max scaling to [0, 1] over ``dims`` (constant maps become 0)."""
+    lo = x.amin(dim=dims, keepdim=True)
+    hi = x.amax(dim=dims, keepdim=True)
+    return (x - lo) / (hi - lo).clamp_min(1e-12)
+
+
+def colorize(maps01: torch.Tensor, cmap: str = "jet") -> torch.Tensor:
+    """N x H x W values in [0, 1] -> N x 3 x H x W RGB through a matplotlib colour map
+    (a 256-entry lookup table)."""
+    lut = torch.tensor(matplotlib.colormaps[cmap](np.linspace(0, 1, 256))[:, :3]).float()
+    idx = (maps01.detach().float().cpu().clamp(0, 1) * 255).round().long()
+    return lut[idx].permute(0, 3, 1, 2)
+
+
+def resize_maps(maps: torch.Tensor, size: Sequence[int], mode: str = "bilinear") -> torch.Tensor:
+    """N x h x w maps resized to ``size`` (``nearest`` keeps the cells visible)."""
+    kwargs = {"align_corners": False} if mode in ("bilinear", "bicubic") else {}
+    return F.interpolate(maps[:, None].float(), size=tuple(size), mode=mode, **kwargs)[:, 0]
+
+
+def heat_overlay(
+    photos: torch.Tensor,
+    maps01: torch.Tensor,
+    cmap: str = "jet",
+    alpha: float = 0.6,
+    weighted: bool = True,
+) -> torch.Tensor:
+    """Maps in [0, 1] (N x H x W, the photos' size) coloured and blended over N x 3 x H x W
+    photos: with ``weighted`` the opacity is ``alpha`` times the value, so weak responses
+    leave the photo visible; else a constant ``alpha``."""
+    maps01 = maps01.detach().float().cpu().clamp(0, 1)
+    heat = colorize(maps01, cmap)
+    w = alpha * maps01.unsqueeze(1) if weighted else alpha
+    return photos.detach().float().cpu() * (1 - w) + heat * w
+
+
+# ----- figures --------------------------------------------------------------------------------
 def labelled_grid(
     images: torch.Tensor,
     labels: Sequence[str],
     ncols: int,
     title: str | None = None,
     tile_inches: float = 2.2,
-):
-    """A matplotlib figure with one titled tile per image."""
+) -> Figure:
+    """A figure with one titled tile per image."""
     n = images.shape[0]
     ncols = max(1, min(ncols, n))
     nrows = (n + ncols - 1) // ncols
@@ -49,9 +93,8 @@ def labelled_grid(
         title = "\n".join(textwrap.fill(line, chars) for line in str(title).split("\n"))
     title_lines = title.count("\n") + 1 if title else 0
     height = nrows * (tile_inches + 0.16 * lines) + 0.2 * title_lines + (0.2 if title else 0.0)
-    fig, axes = plt.subplots(
-        nrows, ncols, figsize=(width, height), squeeze=False, layout="constrained"
-    )
+    fig = Figure(figsize=(width, height), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < n:
@@ -62,9 +105,10 @@ def labelled_grid(
     return fig
 
 
-def curves(history: dict[str, list[float]], title: str = "energy terms"):
+def curves(history: dict[str, list[float]], title: str = "energy terms") -> Figure:
     """Per-step curves of the energy terms (log scale where positive)."""
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig = Figure(figsize=(6, 3.5))
+    ax = fig.subplots()
     for name, values in history.items():
         ax.plot(values, label=name)
     if all(v > 0 for vals in history.values() for v in vals):

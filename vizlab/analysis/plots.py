@@ -1,5 +1,5 @@
 """Figures shared by the weight, activation and image-set methods: tile grids with coloured
-titles and row labels, nearest-neighbour upsampling of tiny tiles, heatmap overlays."""
+titles and row labels, nearest-neighbour upsampling of tiny tiles, thumbnail scatter plots."""
 
 from __future__ import annotations
 
@@ -8,27 +8,15 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from matplotlib.figure import Figure
 
-from vizlab.plotting import plt, to_numpy_image
+from vizlab.plotting import to_numpy_image
 
 
 def enlarge(tiles: torch.Tensor, min_px: int) -> torch.Tensor:
     """N x C x h x w tiles blown up by an integer factor (nearest) to at least ``min_px``."""
     factor = max(1, -(-min_px // max(tiles.shape[-2:])))
     return F.interpolate(tiles, scale_factor=factor, mode="nearest") if factor > 1 else tiles
-
-
-def minmax(x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
-    """Min-max normalization to [0, 1] over ``dims`` (constant maps become 0; lecture 21.3)."""
-    lo = x.amin(dim=dims, keepdim=True)
-    hi = x.amax(dim=dims, keepdim=True)
-    return (x - lo) / (hi - lo).clamp_min(1e-12)
-
-
-def colormap(x: torch.Tensor, name: str = "jet") -> torch.Tensor:
-    """N x h x w values in [0, 1] -> N x 3 x h x w RGB through a matplotlib colormap."""
-    rgb = plt.get_cmap(name)(x.clamp(0, 1).cpu().numpy())[..., :3]
-    return torch.from_numpy(rgb).float().permute(0, 3, 1, 2)
 
 
 def tile_figure(
@@ -40,18 +28,16 @@ def tile_figure(
     row_labels: Sequence[str] | None = None,
     tile_inches: float = 1.5,
     fontsize: int = 8,
-):
+) -> Figure:
     """One axis per tile (N x 3 x H x W in [0, 1]), titles optionally coloured, optional
     labels on the left of each row."""
     n = tiles.shape[0]
     ncols = max(1, min(ncols, n))
     nrows = -(-n // ncols)
-    fig, axes = plt.subplots(
-        nrows,
-        ncols,
-        figsize=(tile_inches * ncols + (0.5 if row_labels else 0), tile_inches * nrows + 0.5),
-        squeeze=False,
+    fig = Figure(
+        figsize=(tile_inches * ncols + (0.5 if row_labels else 0), tile_inches * nrows + 0.5)
     )
+    axes = fig.subplots(nrows, ncols, squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.set_xticks([])
         ax.set_yticks([])

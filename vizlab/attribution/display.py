@@ -3,10 +3,12 @@ and signed RGB "gradient images", all as N x 3 x H x W tensors in [0, 1]."""
 
 from __future__ import annotations
 
-import matplotlib
-import numpy as np
 import torch
 from torch import Tensor
+
+from vizlab.plotting import colorize, heat_overlay
+
+__all__ = ["colorize", "gradient_image", "normalize", "overlay", "signed"]
 
 
 def normalize(maps: Tensor, percentile: float = 99.0) -> Tensor:
@@ -18,19 +20,9 @@ def normalize(maps: Tensor, percentile: float = 99.0) -> Tensor:
     return (flat / top.unsqueeze(1)).clamp(0, 1).view_as(maps)
 
 
-def colorize(maps01: Tensor, cmap: str = "jet") -> Tensor:
-    """N x H x W in [0, 1] -> N x 3 x H x W through a matplotlib colour map."""
-    lut = matplotlib.colormaps[cmap](np.linspace(0, 1, 256))[:, :3]
-    lut = torch.tensor(lut, dtype=torch.float32)
-    idx = (maps01.detach().float().cpu().clamp(0, 1) * 255).round().long()
-    return lut[idx].permute(0, 3, 1, 2)
-
-
 def overlay(photos: Tensor, maps01: Tensor, cmap: str = "jet", alpha: float = 0.6) -> Tensor:
     """The coloured map blended over the photo, more opaque where the map is high."""
-    heat = colorize(maps01, cmap)
-    w = alpha * maps01.detach().float().cpu().clamp(0, 1).unsqueeze(1)
-    return photos.detach().float().cpu() * (1 - w) + heat * w
+    return heat_overlay(photos, maps01, cmap, alpha)
 
 
 def signed(maps: Tensor, cmap: str = "RdBu_r") -> Tensor:

@@ -5,28 +5,62 @@ upsampled and overlaid on the photo as a heatmap. ViT token outputs are laid on 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import matplotlib
 import torch
-import torch.nn.functional as F
 
 from vizlab.analysis.features import spatial_map
-from vizlab.analysis.plots import colormap, enlarge, minmax, tile_figure
+from vizlab.analysis.plots import enlarge, tile_figure
 from vizlab.errors import VizlabError
 from vizlab.methods.base import Method, Result, RunContext
-from vizlab.plotting import grid
+from vizlab.plotting import colorize, grid, heat_overlay, minmax, resize_maps
+from vizlab.schema import check_choice, check_positive, check_range
 
 SELECT = ("first", "top")
+
+
+def check_colormap(key: str, value: str) -> None:
+    check_choice(key, value, sorted(matplotlib.colormaps))
+
+
+@dataclass
+class ActivationMapsOptions:
+    name: str
+    image_index: int
+    max_channels: int
+    select: str
+    colormap: str
+    overlay: bool
+    overlay_alpha: float
+    overlay_colormap: str
+    tile_px: int
+    ncols: int
+    seed: int
+
+    def __post_init__(self) -> None:
+        check_range("image_index", self.image_index, 0)
+        check_positive("max_channels", self.max_channels, integer=True)
+        check_choice("select", self.select, SELECT)
+        check_colormap("colormap", self.colormap)
+        check_colormap("overlay_colormap", self.overlay_colormap)
+        check_range("overlay_alpha", self.overlay_alpha, 0.0, 1.0)
+        check_positive("tile_px", self.tile_px, integer=True)
+        check_positive("ncols", self.ncols, integer=True)
 
 
 class ActivationMaps(Method):
     name = "activation_maps"
     description = "A layer's feature maps for a photo, min-max normalized, heatmap overlay (21.3)"
+    Options = ActivationMapsOptions
 
     def run(self, ctx: RunContext) -> Result:
-        cfg, model = ctx.method_cfg, ctx.model
+        opts: ActivationMapsOptions = ctx.options
+        model = ctx.model
         layer = ctx.target.layer
         refs = ctx.references
-        index = int(cfg.get("image_index", 0))
-        if not 0 <= index < len(refs):
+        index = opts.image_index
+        if index >= len(refs):
             raise VizlabError(
                 f"method.image_index={index} is out of range: the data config gives {len(refs)} "
                 f"image(s) ({', '.join(refs.names)}), so valid values are 0..{len(refs) - 1}."
@@ -38,17 +72,19 @@ class ActivationMaps(Method):
         channels = self._channels(ctx, maps)
         shown = minmax(maps[channels], dims=(1, 2))
         c, h, w = maps.shape
-        tile_px = int(cfg.get("tile_px", 96))
-        ncols = int(cfg.get("ncols", 8))
-        tiles = enlarge(colormap(shown, str(cfg.get("colormap", "gray"))), tile_px)
+        ncols = opts.ncols
+        tiles = enlarge(colorize(shown, opts.colormap), opts.tile_px)
         peak = maps[channels].flatten(1).amax(1)
         labels = [f"ch {k}  max {p:.2g}" for k, p in zip(channels, peak.tolist())]
         name = refs.names[index]
         title = f"{model.name} {layer} ({c}x{h}x{w}) on {name}: per-channel min-max"
         images = {"activations": grid(tiles, nrow=ncols), "input": grid(image.cpu(), nrow=1)}
         figures = {"activations_labelled": tile_figure(tiles, labels, ncols, title)}
-        if cfg.get("overlay", True):
-            overlay = self._overlay(image[0].cpu(), shown, cfg)
+        if opts.overlay:
+            # each map upsampled (bilinear) to the photo, more opaque where it is high
+            up = resize_maps(shown, image.shape[-2:]).clamp(0, 1)
+            photo = image.cpu().expand(len(up), -1, -1, -1)
+            overlay = heat_overlay(photo, up, opts.overlay_colormap, opts.overlay_alpha)
             images["overlay"] = grid(overlay, nrow=ncols)
             figures["overlay_labelled"] = tile_figure(
                 overlay, labels, ncols, f"{title}, upsampled over the photo", tile_inches=1.8
@@ -69,21 +105,7 @@ class ActivationMaps(Method):
     def _channels(self, ctx: RunContext, maps: torch.Tensor) -> list[int]:
         if ctx.target.indices:
             return list(ctx.target.indices)
-        cfg = ctx.method_cfg
-        n = min(maps.shape[0], int(cfg.get("max_channels", 32)))
-        select = str(cfg.get("select", "first"))
-        if select not in SELECT:
-            raise VizlabError(f"method.select='{select}' is unknown; use {' or '.join(SELECT)}.")
-        if select == "top":
+        n = min(maps.shape[0], ctx.options.max_channels)
+        if ctx.options.select == "top":
             return maps.flatten(1).mean(1).topk(n).indices.tolist()
         return list(range(n))
-
-    @staticmethod
-    def _overlay(image: torch.Tensor, shown: torch.Tensor, cfg) -> torch.Tensor:
-        """Each normalized map upsampled (bilinear) to the photo and blended over it with an
-        opacity that grows with the value (weak responses leave the photo visible)."""
-        up = F.interpolate(shown[:, None], size=image.shape[-2:], mode="bilinear")[:, 0]
-        up = up.clamp(0, 1)
-        heat = colormap(up, str(cfg.get("overlay_colormap", "jet")))
-        alpha = float(cfg.get("overlay_alpha", 0.7)) * up[:, None]
-        return (1 - alpha) * image[None] + alpha * heat

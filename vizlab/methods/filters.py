@@ -5,79 +5,46 @@ any other convolution as a grid of per-input-channel K x K slices, one row per f
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
-from torch import nn
+from matplotlib.figure import Figure
 
 from vizlab.analysis.plots import enlarge, tile_figure
-from vizlab.errors import VizlabError, format_choices, nearest
+from vizlab.analysis.weights import NORMALIZE, conv_weight, normalize
 from vizlab.methods.base import Method, Result, RunContext
-from vizlab.models.wrapper import VisionModel
-from vizlab.plotting import grid, plt
-
-NORMALIZE = ("filter", "layer", "symmetric")
+from vizlab.plotting import grid
+from vizlab.schema import check_choice, check_positive
 
 
-def conv_layers(model: VisionModel) -> list[str]:
-    """Names of the modules holding a 4-D convolution kernel."""
-    return [n for n in model.layer_names if _kernel(model.resolve(n)) is not None]
+@dataclass
+class FiltersOptions:
+    name: str
+    normalize: str
+    max_filters: int
+    max_channels: int
+    tile_px: int
+    ncols: int
+    seed: int
 
-
-def _kernel(module: nn.Module) -> torch.Tensor | None:
-    weight = getattr(module, "weight", None)
-    if isinstance(module, nn.Conv2d) and isinstance(weight, torch.Tensor) and weight.dim() == 4:
-        return weight
-    return None
-
-
-def conv_weight(model: VisionModel, layer: str) -> torch.Tensor:
-    """The C_out x C_in/groups x K x K kernel of ``layer``, or an error naming conv layers."""
-    convs = conv_layers(model)
-    if layer in model.layer_names:
-        weight = _kernel(model.resolve(layer))
-        if weight is not None:
-            return weight.detach().float().cpu()
-        inside = [n for n in convs if n.startswith(layer + ".")]
-        kind = type(model.resolve(layer)).__name__
-        raise VizlabError(
-            f"target.layer='{layer}' is a {kind}, not a convolution, so it has no filters to "
-            f"show. Convolutions inside it: {format_choices(inside, 8) or 'none'}; the first "
-            f"layer is {convs[0] if convs else 'not a convolution'}."
-        )
-    raise VizlabError(
-        f"target.layer='{layer}' is not a layer of {model.name}. Convolution layers nearest to "
-        f"it: {format_choices(nearest(layer, convs)) or format_choices(convs, 8)} "
-        f"({len(convs)} in all; the first layer is {convs[0] if convs else 'none'})."
-    )
-
-
-def normalize(weight: torch.Tensor, mode: str) -> torch.Tensor:
-    """Kernels to [0, 1]: per-filter min-max, one min-max for the layer, or per-filter
-    symmetric (zero maps to mid-gray, so the sign is visible)."""
-    if mode not in NORMALIZE:
-        raise VizlabError(f"method.normalize='{mode}' is unknown; use {', '.join(NORMALIZE)}.")
-    if mode == "layer":
-        lo, hi = weight.min(), weight.max()
-        return (weight - lo) / (hi - lo).clamp_min(1e-12)
-    flat = weight.flatten(1)
-    if mode == "symmetric":
-        scale = flat.abs().amax(1).clamp_min(1e-12).view(-1, 1, 1, 1)
-        return 0.5 + 0.5 * weight / scale
-    lo = flat.amin(1).view(-1, 1, 1, 1)
-    hi = flat.amax(1).view(-1, 1, 1, 1)
-    return (weight - lo) / (hi - lo).clamp_min(1e-12)
+    def __post_init__(self) -> None:
+        check_choice("normalize", self.normalize, NORMALIZE)
+        for key in ("max_filters", "max_channels", "tile_px", "ncols"):
+            check_positive(key, getattr(self, key), integer=True)
 
 
 class Filters(Method):
     name = "filters"
     description = "Conv kernels: first layer as RGB tiles, deeper ones as channel slices (21.1)"
+    Options = FiltersOptions
 
     def run(self, ctx: RunContext) -> Result:
-        cfg, model = ctx.method_cfg, ctx.model
+        opts: FiltersOptions = ctx.options
+        model = ctx.model
         layer = str(ctx.cfg.target.layer)
         weight = conv_weight(model, layer)
-        indices = ctx.target.indices or list(range(min(weight.shape[0], int(cfg.max_filters))))
-        mode = str(cfg.get("normalize", "filter"))
+        indices = ctx.target.indices or list(range(min(weight.shape[0], opts.max_filters)))
+        mode = opts.normalize
         shown = normalize(weight, mode)[indices]
         c_out, c_in, kh, kw = weight.shape
         shape = f"{c_out}x{c_in}x{kh}x{kw}"
@@ -95,8 +62,7 @@ class Filters(Method):
             "filter_l2_max": float(norms.max()),
             "dead_filters": int((norms < 1e-6 * norms.max()).sum()),  # |w| ~ 0: noise if shown
         }
-        tile_px = int(cfg.get("tile_px", 48))
-        ncols = int(cfg.get("ncols", 8))
+        tile_px, ncols = opts.tile_px, opts.ncols
         if c_in in (1, 3):  # RGB tiles (21.1.1); depthwise kernels as grayscale tiles
             tiles = enlarge(shown.expand(-1, 3, -1, -1), tile_px)
             kind = "RGB" if c_in == 3 else "grayscale (depthwise)"
@@ -110,7 +76,7 @@ class Filters(Method):
                 figures={"filters_labelled": figure},
                 tensors={"weight": weight},
             )
-        channels = list(range(min(c_in, int(cfg.get("max_channels", 16)))))
+        channels = list(range(min(c_in, opts.max_channels)))
         slices = shown[:, channels]
         gutter = 1 if max(kh, kw) > 1 else 0
         mosaic = _mosaic(slices, gutter)
@@ -141,11 +107,12 @@ def _mosaic(slices: torch.Tensor, gutter: int) -> torch.Tensor:
     return out
 
 
-def _slice_figure(mosaic, shape, gutter, indices, channels, title):
+def _slice_figure(mosaic, shape, gutter, indices, channels, title) -> Figure:
     f, c, kh, kw = shape
     width = min(16.0, max(5.0, 0.45 * c + 2))
     height = min(16.0, max(3.5, width * mosaic.shape[0] / mosaic.shape[1] + 1))
-    fig, ax = plt.subplots(figsize=(width, height))
+    fig = Figure(figsize=(width, height))
+    ax = fig.subplots()
     ax.imshow(mosaic.numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     step = max(1, math.ceil(max(f, c) / 32))
     ax.set_yticks([r * (kh + gutter) + (kh - 1) / 2 for r in range(0, f, step)])

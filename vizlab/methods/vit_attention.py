@@ -1,144 +1,58 @@
 """ViT attention views: per-head CLS attention maps of one block, and attention rollout
-(Abnar & Zuidema 2020, "Quantifying Attention Flow in Transformers", Sect. 3).
-
-Rollout: with A_l the head-fused attention of block l, Ã_l = 0.5 A_l + 0.5 I (the residual
-connection), rows renormalized; the attention of the output tokens to the input tokens is
-Ã_L ... Ã_1. An optional discard ratio zeroes the weakest weights of each A_l first (the
-"vit-explain" variant). Both maps show the CLS token's row over the patch grid, overlaid on the
-photo. Works on any timm ViT whose blocks use ``timm.layers.Attention`` (or a variant with
-``fused_attn`` and ``attn_drop``).
-"""
+(Abnar & Zuidema 2020, Sect. 3) over all blocks, overlaid on the photo (the library is
+:mod:`vizlab.attribution.attention`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from dataclasses import dataclass
 
-import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 
+from vizlab.attribution.attention import (
+    HEAD_FUSIONS,
+    attention_modules,
+    attention_probabilities,
+    attention_rollout,
+    normalized_entropy,
+)
 from vizlab.errors import VizlabError
+from vizlab.methods.activation_maps import check_colormap
 from vizlab.methods.base import Method, Result, RunContext
-from vizlab.plotting import grid, labelled_grid
+from vizlab.plotting import grid, heat_overlay, labelled_grid, minmax, resize_maps
+from vizlab.schema import check_choice, check_range, require
 from vizlab.targets.tokens import TokenLayout
 
-HEAD_FUSIONS = ("mean", "max", "min")
+UPSAMPLE = ("nearest", "bilinear")
 
 
-def attention_modules(module: nn.Module) -> list[tuple[str, nn.Module]]:
-    """timm attention modules (they have ``fused_attn`` and an ``attn_drop`` after softmax)."""
-    return [
-        (name, m)
-        for name, m in module.named_modules()
-        if hasattr(m, "fused_attn") and isinstance(getattr(m, "attn_drop", None), nn.Module)
-    ]
+@dataclass
+class ViTAttentionOptions:
+    name: str
+    block: int
+    head_fusion: str
+    discard_ratio: float
+    residual: bool
+    rollout_skip: int
+    alpha: float
+    colormap: str
+    upsample: str
+    seed: int
+
+    def __post_init__(self) -> None:
+        check_choice("head_fusion", self.head_fusion, HEAD_FUSIONS)
+        require(0.0 <= self.discard_ratio < 1.0, "discard_ratio", self.discard_ratio,
+                "must be in [0, 1)")  # fmt: skip
+        check_range("rollout_skip", self.rollout_skip, 0)
+        check_range("alpha", self.alpha, 0.0, 1.0)
+        check_colormap("colormap", self.colormap)
+        check_choice("upsample", self.upsample, UPSAMPLE)
 
 
-@contextmanager
-def attention_probabilities(module: nn.Module) -> Iterator[dict[str, torch.Tensor]]:
-    """Record every block's attention probabilities (N x heads x T x T) during forward passes
-    inside the block.
-
-    timm's fused ``scaled_dot_product_attention`` never materializes them, so inside the block
-    ``fused_attn`` is False and a hook on ``attn_drop`` (applied right after the softmax) stores
-    its output. Flags and hooks are always restored.
-    """
-    found = attention_modules(module)
-    store: dict[str, torch.Tensor] = {}
-    saved = [(m, m.fused_attn) for _, m in found]
-    handles = []
-    try:
-        for name, m in found:
-            m.fused_attn = False
-            handles.append(
-                m.attn_drop.register_forward_hook(
-                    lambda _m, _i, out, name=name: store.__setitem__(name, out.detach())
-                )
-            )
-        yield store
-    finally:
-        for handle in handles:
-            handle.remove()
-        for m, fused in saved:
-            m.fused_attn = fused
-
-
-def fuse_heads(attn: torch.Tensor, how: str = "mean") -> torch.Tensor:
-    """N x heads x T x T -> N x T x T by the mean, max or min over heads."""
-    if how == "mean":
-        return attn.mean(1)
-    if how == "max":
-        return attn.amax(1)
-    if how == "min":
-        return attn.amin(1)
-    raise VizlabError(
-        f"method.head_fusion='{how}' is unknown; use one of {', '.join(HEAD_FUSIONS)}."
-    )
-
-
-def discard_lowest(attn: torch.Tensor, ratio: float) -> torch.Tensor:
-    """Zero the ``ratio`` fraction of smallest weights of each N x T x T map, except the
-    CLS-to-CLS weight (as in the vit-explain reference implementation)."""
-    if ratio <= 0:
-        return attn
-    n, t, _ = attn.shape
-    flat = attn.reshape(n, t * t).clone()
-    k = int(t * t * ratio)
-    if k == 0:
-        return attn
-    keep_cls = flat[:, 0].clone()
-    drop = flat.topk(k, dim=-1, largest=False).indices
-    flat.scatter_(1, drop, 0.0)
-    flat[:, 0] = keep_cls
-    return flat.view(n, t, t)
-
-
-def attention_rollout(
-    attentions: Sequence[torch.Tensor],
-    head_fusion: str = "mean",
-    discard_ratio: float = 0.0,
-    residual: bool = True,
-) -> torch.Tensor:
-    """Abnar & Zuidema's rollout Ã_L ... Ã_1 (N x T x T) of per-block N x heads x T x T maps."""
-    first = attentions[0]
-    n, _, t, _ = first.shape
-    eye = torch.eye(t, dtype=first.dtype, device=first.device).expand(n, t, t)
-    result = eye
-    for attn in attentions:
-        a = discard_lowest(fuse_heads(attn, head_fusion), discard_ratio)
-        if residual:
-            a = 0.5 * a + 0.5 * eye
-        a = a / a.sum(-1, keepdim=True).clamp_min(1e-12)
-        result = a @ result
-    return result
-
-
-def normalized_entropy(p: torch.Tensor) -> torch.Tensor:
-    """Entropy of distributions over the last axis divided by log(size): 0 = one patch,
-    1 = uniform."""
-    p = p / p.sum(-1, keepdim=True).clamp_min(1e-12)
-    h = -(p * p.clamp_min(1e-12).log()).sum(-1)
-    return h / np.log(p.shape[-1])
-
-
-def overlay(
-    photos: torch.Tensor, maps: torch.Tensor, alpha: float, cmap: str, upsample: str
-) -> torch.Tensor:
-    """Heat maps (N x h x w, any range; min-max normalized each) coloured and blended over
-    N x 3 x H x W photos in [0, 1]."""
-    from matplotlib import colormaps
-
-    lo = maps.flatten(1).min(1).values.view(-1, 1, 1)
-    hi = maps.flatten(1).max(1).values.view(-1, 1, 1)
-    heat = (maps - lo) / (hi - lo).clamp_min(1e-12)
-    kwargs = {"align_corners": False} if upsample in ("bilinear", "bicubic") else {}
-    heat = F.interpolate(heat[:, None], size=photos.shape[-2:], mode=upsample, **kwargs)
-    heat = heat[:, 0].clamp(0, 1)
-    colour = torch.from_numpy(colormaps[cmap](heat.cpu().numpy())[..., :3]).float()
-    colour = colour.permute(0, 3, 1, 2)
-    return (1 - alpha) * photos.cpu() + alpha * colour
+def overlay(photos: torch.Tensor, maps: torch.Tensor, alpha: float, cmap: str, upsample: str):
+    """Heat maps (N x h x w, any range; min-max scaled each) resized to the photos (N x 3 x H
+    x W in [0, 1]), coloured and blended over them with a constant opacity."""
+    heat = resize_maps(minmax(maps, (1, 2)), photos.shape[-2:], upsample).clamp(0, 1)
+    return heat_overlay(photos, heat, cmap, alpha, weighted=False)
 
 
 class ViTAttention(Method):
@@ -147,9 +61,11 @@ class ViTAttention(Method):
 
     name = "vit_attention"
     description = "Per-head CLS attention and attention rollout of a ViT on a photo"
+    Options = ViTAttentionOptions
 
     def run(self, ctx: RunContext) -> Result:
-        cfg, model = ctx.method_cfg, ctx.model
+        opts: ViTAttentionOptions = ctx.options
+        model = ctx.model
         layout = TokenLayout.from_model(model)
         if not layout.has_cls:
             raise VizlabError(
@@ -162,7 +78,8 @@ class ViTAttention(Method):
                 f"{model.name} has no timm attention modules (with fused_attn and attn_drop), so "
                 "its attention probabilities cannot be captured."
             )
-        block, fusion, discard, skip = _options(cfg, len(names))
+        block, skip = _blocks(opts, len(names))
+        fusion, discard = opts.head_fusion, opts.discard_ratio
 
         photos = ctx.references.images.to(ctx.device)
         with attention_probabilities(model.module) as store, torch.no_grad():
@@ -177,7 +94,7 @@ class ViTAttention(Method):
         n, chosen = photos.shape[0], attentions[block]
         heads = chosen.shape[1]
         cls_maps = chosen[:, :, 0, prefix:].reshape(n, heads, gh, gw)
-        residual = bool(cfg.get("residual", True))
+        residual = opts.residual
         rollouts = {"rollout": attention_rollout(attentions, fusion, discard, residual)}
         if skip:  # e.g. DINOv2's block 0 sends nearly all attention to one token
             rollouts["rollout_skip"] = attention_rollout(
@@ -186,11 +103,7 @@ class ViTAttention(Method):
         rollout_maps = {k: r[:, 0, prefix:].reshape(n, gh, gw) for k, r in rollouts.items()}
         per_block = torch.stack([a.mean(1)[:, 0, prefix:] for a in attentions], 1)
 
-        paint = {
-            "alpha": float(cfg.get("alpha", 0.6)),
-            "cmap": str(cfg.get("colormap", "inferno")),
-            "upsample": str(cfg.get("upsample", "nearest")),
-        }
+        paint = {"alpha": opts.alpha, "cmap": opts.colormap, "upsample": opts.upsample}
         photos_cpu = photos.cpu()
         block_name = names[block].removesuffix(".attn")
         panel_labels = [f"{block_name} head {h}" for h in range(heads)]
@@ -250,26 +163,16 @@ class ViTAttention(Method):
         )
 
 
-def _options(cfg, num_blocks: int) -> tuple[int, str, float, int]:
-    """(block, head_fusion, discard_ratio, rollout_skip) from the method config, validated."""
-    block = int(cfg.get("block", -1))
-    if not -num_blocks <= block < num_blocks:
+def _blocks(opts: ViTAttentionOptions, num_blocks: int) -> tuple[int, int]:
+    """(block, rollout_skip), checked against the model's number of attention blocks."""
+    if not -num_blocks <= opts.block < num_blocks:
         raise VizlabError(
-            f"method.block={block} is out of range: the model has {num_blocks} attention blocks, "
-            f"so valid values are 0..{num_blocks - 1} (or -1 for the last)."
+            f"method.block={opts.block} is out of range: the model has {num_blocks} attention "
+            f"blocks, so valid values are 0..{num_blocks - 1} (or -1 for the last)."
         )
-    fusion = str(cfg.get("head_fusion", "mean"))
-    if fusion not in HEAD_FUSIONS:
+    if opts.rollout_skip >= num_blocks:
         raise VizlabError(
-            f"method.head_fusion='{fusion}' is unknown; use one of {', '.join(HEAD_FUSIONS)}."
+            f"method.rollout_skip={opts.rollout_skip} must be in 0..{num_blocks - 1} (blocks "
+            "left out at the start of the extra rollout panel; 0 hides it)."
         )
-    discard = float(cfg.get("discard_ratio", 0.0))
-    if not 0.0 <= discard < 1.0:
-        raise VizlabError(f"method.discard_ratio={discard} must be in [0, 1).")
-    skip = int(cfg.get("rollout_skip") or 0)
-    if not 0 <= skip < num_blocks:
-        raise VizlabError(
-            f"method.rollout_skip={skip} must be in 0..{num_blocks - 1} (blocks left out at the "
-            "start of the extra rollout panel; 0 hides it)."
-        )
-    return block, fusion, discard, skip
+    return opts.block, opts.rollout_skip
