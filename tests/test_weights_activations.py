@@ -8,9 +8,9 @@ import json
 import pytest
 import torch
 
+from vizlab.analysis.weights import normalize
 from vizlab.errors import VizlabError
 from vizlab.methods.activation_maps import ActivationMaps
-from vizlab.analysis.weights import normalize
 from vizlab.methods.filters import Filters
 
 
