@@ -240,6 +240,12 @@ class VisionModel:
                 store[OUTPUT] = out
             except _StopForward:
                 pass
+        missing = [n for n in layers if n not in store]
+        if missing:  # a module that exists but is never called (an unused head, a dropout)
+            raise VizlabError(
+                f"Layer(s) {', '.join(missing)} of {self.name} never ran in the forward pass, so "
+                "they have no activations; choose a module that runs (`vizlab layers --all`)."
+            )
         if self.precision == "fp32":
             return {n: store[n] for n in layers}
         return {n: store[n].float() for n in layers}  # autocast outputs back to fp32
