@@ -23,7 +23,7 @@ from vizlab.loggers.base import NONFINITE_KEY, flag_nonfinite
 from vizlab.methods.base import Result, RunContext
 from vizlab.models.loading import build_model, wrap_model
 from vizlab.models.wrapper import VisionModel
-from vizlab.validate import validate_config
+from vizlab.validate import check_model_layers, validate_config
 
 log = logging.getLogger(__name__)
 _MODEL_CACHE: dict[str, torch.nn.Module] = {}
@@ -178,6 +178,7 @@ def _execute(
     try:
         with interrupts.as_keyboard_interrupt():
             model = load_model(cfg, device, module)
+            check_model_layers(cfg, model)
             precision = model.precision
             ctx = RunContext(cfg, model, progress=bool(cfg.get("progress", True)), options=options)
             loggers = build_loggers(cfg, run_dir, job)

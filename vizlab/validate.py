@@ -264,3 +264,52 @@ def validate_config(cfg: DictConfig, method_cls: type | None = None) -> Any:
         options = typed(method_cls.Options, cfg.method, "method")
     check_memory(cfg)
     return options
+
+
+LAYER_KEYS = ("layer", "diversity_layer", "layers", "style_layers", "content_layers")
+"""Keys of the ``target`` and ``method`` nodes (and of composite target terms) naming layers."""
+
+
+def _layer_settings(cfg: DictConfig) -> list[tuple[str, str]]:
+    """(config key, layer name) for every layer a config names explicitly."""
+    found: list[tuple[str, str]] = []
+
+    def scan(node: Any, prefix: str) -> None:
+        if not isinstance(node, dict):
+            return
+        for key in LAYER_KEYS:
+            value = node.get(key)
+            values = value if isinstance(value, list) else [value]
+            for i, v in enumerate(values):
+                if isinstance(v, str) and v not in ("auto", ""):
+                    where = f"{prefix}.{key}" + (f"[{i}]" if isinstance(value, list) else "")
+                    found.append((where, v))
+        for i, term in enumerate(node.get("terms") or []):
+            scan(term, f"{prefix}.terms[{i}]")
+
+    for group in ("target", "method"):
+        if group in cfg and isinstance(cfg.get(group), DictConfig):
+            scan(OmegaConf.to_container(cfg.get(group), resolve=True), group)
+    return found
+
+
+def check_model_layers(cfg: DictConfig, model: Any) -> None:
+    """After the model loads: a layer the config names that is a module of the model but never
+    runs in its forward pass (an unused head, a dropout that fused attention skips) has no
+    activations; say so instead of failing deep inside a method."""
+    from vizlab.models.wrapper import OUTPUT
+
+    settings = [(k, v) for k, v in _layer_settings(cfg) if v != OUTPUT and v in model.layer_names]
+    if not settings:
+        return
+    ran = set(model.execution_order)
+    for key, layer in settings:
+        if layer not in ran:
+            hint = nearest(layer, model.execution_order)
+            raise VizlabError(
+                f"Invalid value {key}={layer!r}: it is a module of {model.name} but never runs in "
+                "its forward pass (e.g. an unused head, or a dropout that fused attention "
+                f"skips), so it has no activations. Modules that run nearby: "
+                f"{format_choices(hint or model.execution_order[-5:])}; `vizlab layers "
+                f"model.name={model.name} --all` lists them."
+            )

@@ -3,6 +3,8 @@ and centre-cropped as the model's input spec says (timm's own eval transform).""
 
 from __future__ import annotations
 
+import io
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from omegaconf import DictConfig
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from vizlab.errors import VizlabError, format_choices, nearest
 from vizlab.models.wrapper import InputSpec
@@ -112,8 +114,12 @@ def preprocess(image: Image.Image, spec: InputSpec) -> torch.Tensor:
     return transform(image.convert("RGB")).float() / 255.0
 
 
-def folder_images(path: str | Path, limit: int | None = None) -> list[tuple[str, Image.Image]]:
-    """Images of a folder in sorted order (the paper uses the first 100 ILSVRC val images)."""
+def folder_images(
+    path: str | Path, limit: int | None = None, skip_bad: bool = False
+) -> list[tuple[str, Image.Image]]:
+    """The first ``limit`` readable images of a folder in sorted order (the paper uses the first
+    100 ILSVRC val images). An unreadable file stops the run, or with ``skip_bad`` is skipped
+    with a warning (and the next file takes its place)."""
     folder = Path(path).expanduser()
     if not folder.is_dir():
         raise VizlabError(
@@ -126,21 +132,108 @@ def folder_images(path: str | Path, limit: int | None = None) -> list[tuple[str,
             f"data.path='{folder}' holds no images with a known suffix "
             f"({', '.join(sorted(IMAGE_SUFFIXES))})."
         )
-    images = []
-    for file in files[:limit] if limit else files:
-        images.append((file.name, open_image(file)))
+    images, skipped = [], []
+    for file in files:
+        if limit and len(images) >= limit:
+            break
+        try:
+            images.append((file.name, open_image(file)))
+        except VizlabError as err:
+            if not skip_bad:
+                raise VizlabError(
+                    f"{err} To skip unreadable files, add data.skip_bad=true."
+                ) from None
+            skipped.append(file.name)
+    if skipped:
+        warnings.warn(
+            f"data.skip_bad=true: skipped {len(skipped)} unreadable file(s) of '{folder}': "
+            f"{format_choices(skipped, 10)}",
+            stacklevel=2,
+        )
+    if not images:
+        raise VizlabError(
+            f"data.path='{folder}': none of its {len(files)} image files is readable."
+        )
     return images
 
 
+BACKGROUND = (255, 255, 255)
+"""Transparent pixels are composited on white, as image viewers and browsers show them."""
+
+
+def _scale_to_8bit(im: Image.Image) -> Image.Image:
+    """A 16-bit, 32-bit integer or float single-channel image as 8-bit ``L``: 16-bit modes
+    scale 65535 -> 255 (``convert`` clips them, so a 16-bit PNG read as all white); ``I``
+    by 65535 when its values exceed 255, ``F`` from [0, 1] when its maximum is at most 1."""
+    array = np.asarray(im, dtype=np.float64)
+    peak = float(np.nanmax(array)) if array.size else 0.0
+    if im.mode.startswith("I;16"):
+        top = 65535.0
+    elif im.mode == "F" and peak <= 1.0:
+        top = 1.0
+    else:
+        top = 255.0 if peak <= 255 else max(65535.0, peak)
+    array = np.nan_to_num(array, nan=0.0) * (255.0 / top)
+    return Image.fromarray(np.clip(array + 0.5, 0, 255).astype(np.uint8), "L")
+
+
+def _cmyk_to_rgb(im: Image.Image) -> Image.Image:
+    """CMYK through its embedded ICC profile to sRGB when it has one (what colour-managed
+    viewers show), else Pillow's plain conversion."""
+    icc = im.info.get("icc_profile")
+    if icc:
+        try:
+            from PIL import ImageCms
+
+            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            srgb = ImageCms.createProfile("sRGB")
+            return ImageCms.profileToProfile(im, source, srgb, outputMode="RGB")
+        except Exception:  # noqa: BLE001 - a broken profile: fall back to the plain conversion
+            pass
+    return im.convert("RGB")
+
+
+def to_rgb(im: Image.Image) -> Image.Image:
+    """The 8-bit RGB picture a person sees in ``im``, whatever its mode: grayscale, 16-bit and
+    float images scaled to 8 bits, palettes expanded, CMYK converted, transparency (alpha or a
+    palette's transparent colour) composited on :data:`BACKGROUND` (white)."""
+    if im.mode in ("I", "F") or im.mode.startswith("I;16"):
+        im = _scale_to_8bit(im)
+    if im.mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+    elif im.mode in ("L", "1") and "transparency" in im.info:
+        im = im.convert("LA")
+    if im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (
+        im.mode == "RGB" and "transparency" in im.info
+    ):
+        rgba = im.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (*BACKGROUND, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    if im.mode == "CMYK":
+        return _cmyk_to_rgb(im)
+    return im.convert("RGB")
+
+
 def open_image(file: str | Path) -> Image.Image:
+    """An image file as the RGB picture a person sees (:func:`to_rgb`), turned upright by its
+    EXIF orientation. Files over Pillow's decompression-bomb limit are refused before they
+    are decoded."""
     file = Path(file).expanduser()
     if not file.is_file():
         raise VizlabError(f"Image file '{file}' does not exist.")
     try:
-        with Image.open(file) as im:
-            im.load()
-            return im.convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(file) as im:
+                im.load()
+                return to_rgb(ImageOps.exif_transpose(im))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise VizlabError(
+            f"Refusing to decode '{file}': {err} Pillow's limit is "
+            f"{Image.MAX_IMAGE_PIXELS:,} pixels (a guard against decompression bombs); "
+            "downscale or crop the image first."
+        ) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise VizlabError(
             f"Could not read '{file}' as an image ({type(err).__name__}: {err}). The file may be "
             "corrupt or truncated; remove it or replace it with a valid JPEG/PNG."
@@ -173,7 +266,7 @@ def load_references(cfg: DictConfig, spec: InputSpec) -> ReferenceImages:
     if source == "folder":
         if not cfg.get("path"):
             raise VizlabError("data=folder needs data.path=/path/to/a/folder/of/images.")
-        pairs = folder_images(cfg.path, cfg.get("limit"))
+        pairs = folder_images(cfg.path, cfg.get("limit"), bool(cfg.get("skip_bad", False)))
     elif source == "file":
         pairs = [(Path(cfg.path).name, open_image(cfg.path))]
     elif source == "builtin":
