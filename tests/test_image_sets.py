@@ -9,6 +9,8 @@ import torch
 from PIL import Image
 
 from vizlab.analysis.features import extract_features, extract_maps, spatial_map
+from vizlab.analysis.neighbors import chance_agreement, neighbours
+from vizlab.analysis.patches import crop_patch, inside_mask, top_positions
 from vizlab.analysis.unit_boxes import UnitGeometry, feature_size, gradient_supports, unit_geometry
 from vizlab.data.image_sets import (
     evenly_spaced,
@@ -19,8 +21,8 @@ from vizlab.data.image_sets import (
 )
 from vizlab.errors import VizlabError
 from vizlab.methods.embedding import Embedding
-from vizlab.methods.max_patches import MaxPatches, crop_patch, inside_mask, top_positions
-from vizlab.methods.nearest_neighbors import NearestNeighbors, chance_agreement, neighbours
+from vizlab.methods.max_patches import MaxPatches
+from vizlab.methods.nearest_neighbors import NearestNeighbors
 from vizlab.models.receptive_field import linearized_copy
 from vizlab.models.wrapper import InputSpec
 
@@ -297,3 +299,22 @@ def test_data_image_takes_a_built_in_name_or_an_image_file(tmp_path):
     for bad, needle in ((str(tmp_path / "broken.jpg"), "corrupt"), ("chelsae", "chelsea")):
         with pytest.raises(VizlabError, match=needle):
             load_references(OmegaConf.create({"image": bad}), spec)
+
+
+@pytest.mark.parametrize(
+    ("method", "bad", "valid"),
+    [
+        ("embedding", "method.image_set=lfw", "did you mean lfw_subset"),
+        ("embedding", "method.spaces=[pixels]", "pixel"),
+        ("embedding", "method.tsne_method=fast", "barnes_hut"),
+        ("embedding", "method.perplexity=0", "perplexity"),
+        ("nearest_neighbors", "method.pool=mean", "avg, max"),
+        ("nearest_neighbors", "method.k=five", "whole number"),
+        ("max_patches", "method.k=0", "method.k"),
+        ("max_patches", "method.max_images=1", "max_images"),
+        ("max_patches", "method.image_set=folder", "image_dir"),
+    ],
+)
+def test_bad_options_are_refused_before_the_run(ctx_factory, method, bad, valid):
+    with pytest.raises(VizlabError, match=valid):
+        ctx_factory("model=tiny_cnn", "data.size=32", f"method={method}", bad)

@@ -5,62 +5,60 @@ neighbours that share the query's label in each space, over every image as a que
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
-from sklearn.neighbors import NearestNeighbors as SklearnNN
 
-from vizlab.analysis.features import extract_features
+from vizlab.analysis.features import POOLS, extract_features
+from vizlab.analysis.neighbors import chance_agreement, label_agreement, neighbours
 from vizlab.analysis.plots import tile_figure
-from vizlab.data.image_sets import ImageSet, evenly_spaced, load_image_set
+from vizlab.data.image_sets import ImageSet, evenly_spaced
 from vizlab.errors import VizlabError
 from vizlab.methods.base import Method, Result, RunContext
+from vizlab.methods.image_set_options import ImageSetOptions
 from vizlab.plotting import grid
+from vizlab.schema import check_choice, check_positive
 
 
-def neighbours(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices and L2 distances of the k nearest *other* rows of ``x`` for every row."""
-    index = SklearnNN(n_neighbors=k + 1).fit(x)
-    dist, idx = index.kneighbors(x)
-    rows = np.arange(len(x))[:, None]
-    keep = idx != rows  # drop the query itself (wherever ties put it)
-    keep[keep.sum(1) > k, -1] = False  # the query was not returned: drop the farthest
-    return idx[keep].reshape(len(x), k), dist[keep].reshape(len(x), k)
+@dataclass
+class NearestNeighborsOptions(ImageSetOptions):
+    name: str
+    pool: str
+    k: int
+    num_queries: int
 
-
-def label_agreement(labels: np.ndarray, idx: np.ndarray) -> float:
-    """Mean fraction of each query's neighbours with the query's label."""
-    return float((labels[idx] == labels[:, None]).mean())
-
-
-def chance_agreement(labels: np.ndarray) -> float:
-    """Expected agreement of k random other images: sum_c n_c (n_c - 1) / (N (N - 1))."""
-    n = len(labels)
-    counts = np.bincount(labels)
-    return float((counts * (counts - 1)).sum() / (n * (n - 1)))
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_choice("pool", self.pool, POOLS)
+        check_positive("k", self.k, integer=True)
+        check_positive("num_queries", self.num_queries, integer=True)
 
 
 class NearestNeighbors(Method):
     name = "nearest_neighbors"
     description = "k nearest images in pixel vs feature space, label agreement (21.2.1)"
+    Options = NearestNeighborsOptions
 
     def run(self, ctx: RunContext) -> Result:
-        cfg, model = ctx.method_cfg, ctx.model
+        opts: NearestNeighborsOptions = ctx.options
+        model = ctx.model
         layer = ctx.target.layer
-        images = load_image_set(cfg, model.spec)
-        k = int(cfg.get("k", 5))
-        if not 1 <= k < len(images):
+        images = opts.load(model.spec)
+        k = opts.k
+        if k >= len(images):
             raise VizlabError(
                 f"method.k={k} must be between 1 and {len(images) - 1} (the image set has "
                 f"{len(images)} images)."
             )
-        pool = str(cfg.get("pool", "avg"))
-        feats = extract_features(model, images.images, layer, pool, int(cfg.get("batch_size", 32)))
+        pool = opts.pool
+        feats = extract_features(model, images.images, layer, pool, opts.batch_size)
         spaces = {"pixel": images.images.flatten(1).numpy(), "feature": feats.numpy()}
         found = {space: neighbours(x, k) for space, x in spaces.items()}
         metrics: dict = {
             "layer": layer,
             "pool": pool,
-            "image_set": str(cfg.get("image_set")),
+            "image_set": opts.image_set,
             "num_images": len(images),
             "k": k,
             "pixel_dim": spaces["pixel"].shape[1],
@@ -73,7 +71,7 @@ class NearestNeighbors(Method):
             for space, (idx, _) in found.items():
                 metrics[f"label_agreement_{space}"] = label_agreement(labels, idx)
                 metrics[f"nn1_agreement_{space}"] = label_agreement(labels, idx[:, :1])
-        queries = evenly_spaced(len(images), int(cfg.get("num_queries", 6)))
+        queries = evenly_spaced(len(images), opts.num_queries)
         result = Result(metrics=metrics, tensors={"features": feats})
         for space, (idx, dist) in found.items():
             tiles, titles, colors = self._rows(images, queries, idx, dist)
