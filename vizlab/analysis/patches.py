@@ -35,7 +35,7 @@ def crop_patch(image: torch.Tensor, geometry: UnitGeometry, i: int, j: int, px: 
     hw = tuple(image.shape[-2:])
     top, left, bottom, right = geometry.full_box(i, j)
     y0, x0, y1, x1 = geometry.box(i, j, hw)
-    canvas = torch.full((3, geometry.size, geometry.size), 0.5)
+    canvas = torch.full((3, geometry.size, geometry.size), 0.5, device=image.device)
     if y1 > y0 and x1 > x0:
         canvas[:, y0 - top : y1 - top, x0 - left : x1 - left] = image[:, y0:y1, x0:x1]
     return F.interpolate(canvas[None], size=(px, px), mode="bilinear", antialias=True)[0]
