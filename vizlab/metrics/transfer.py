@@ -34,7 +34,9 @@ def class_rank_probability(
     Ties count in the image's favour: the rank is 1 + the number of classes that are strictly
     more probable."""
     probs = logits.detach().float().softmax(-1)
-    idx = torch.as_tensor(list(classes) if not torch.is_tensor(classes) else classes)
+    idx = torch.as_tensor(
+        list(classes) if not torch.is_tensor(classes) else classes, device=probs.device
+    )
     idx = idx.to(probs.device).long().view(-1)
     if idx.numel() == 1 and probs.shape[0] > 1:
         idx = idx.expand(probs.shape[0])
