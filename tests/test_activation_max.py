@@ -59,7 +59,7 @@ def test_auto_C_balances_the_gradients_and_does_not_depend_on_the_chunking(ctx_f
     import torch
 
     from vizlab.data.reference_set import photo_set
-    from vizlab.methods.calibration import balanced_C, unit_C
+    from vizlab.preimage import balanced_C, unit_C
 
     ctx = ctx_factory(
         "model=tiny_cnn",
@@ -69,8 +69,10 @@ def test_auto_C_balances_the_gradients_and_does_not_depend_on_the_chunking(ctx_f
         "target.index=[0,2,5]",
     )
     objective, Z = ctx.target.objective, torch.tensor([1.0, 2.0, 0.5])
-    C = unit_C(ctx, objective, Z, balance=0.5, photos=2, chunk=1)
-    torch.testing.assert_close(C, unit_C(ctx, objective, Z, balance=0.5, photos=2, chunk=64))
+    C = unit_C(ctx.model, ctx.regularizers, objective, Z, balance=0.5, photos=2, chunk=1)
+    torch.testing.assert_close(
+        C, unit_C(ctx.model, ctx.regularizers, objective, Z, balance=0.5, photos=2, chunk=64)
+    )
     model = ctx.model
     x = model.units.unit_to_paper(photo_set(model.spec, crops=False)[0][:2])
     for u in range(3):  # unit u alone on the same photos gives the same C
@@ -79,8 +81,10 @@ def test_auto_C_balances_the_gradients_and_does_not_depend_on_the_chunking(ctx_f
         def loss(xp, one=one, z=Z[u]):
             return -one(model.features(model.units.paper_to_model(xp), ["blocks.1"])) / z
 
-        assert torch.allclose(balanced_C(ctx, loss, x, 0.5).mean(), C[u], rtol=1e-4)
-    C1 = unit_C(ctx, objective, Z, balance=0.5, photos=1)  # exact on one photo
+        assert torch.allclose(balanced_C(ctx.regularizers, loss, x, 0.5).mean(), C[u], rtol=1e-4)
+    C1 = unit_C(
+        ctx.model, ctx.regularizers, objective, Z, balance=0.5, photos=1
+    )  # exact on one photo
     xg = x[:1].clone().requires_grad_(True)
     (g_prior,) = torch.autograd.grad(ctx.regularizers(xg)[0].sum(), xg)
     xg = x[:1].clone().requires_grad_(True)

@@ -100,6 +100,7 @@ def test_am_adversarial_respects_eps_and_range_and_reaches_the_target(ctx_factor
     ctx.cfg.method.merge_with(
         {"target_class": target, "eps": eps, "step_rule": "sign", "transfer_models": []}
     )
+    ctx.options = None  # typed again from the edited cfg.method
     result = AMAdversarial().run(ctx)
     x, adv = result.tensors["original"], result.tensors["adversarial"]
     assert (adv - x).abs().max() <= eps + 1e-6
@@ -113,7 +114,7 @@ def test_am_adversarial_respects_eps_and_range_and_reaches_the_target(ctx_factor
 
 
 def test_am_attack_gradient_rule_and_tv(ctx_factory):
-    from vizlab.methods.am_adversarial import am_attack, total_variation
+    from vizlab.methods.am_adversarial import am_attack, tv_isotropic
 
     ctx = ctx_factory(*TINY, "data=chelsea")
     target = _runner_up(ctx)
@@ -127,7 +128,7 @@ def test_am_attack_gradient_rule_and_tv(ctx_factory):
     assert history["target_logit"][-1] > history["target_logit"][0]
     smooth, rough = torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 8, 8)
     rough[..., ::2, :] = 1.0
-    assert float(total_variation(smooth)) < 1e-3 and float(total_variation(rough)) > 10
+    assert float(tv_isotropic(smooth)) < 1e-3 and float(tv_isotropic(rough)) > 10
 
 
 def test_am_adversarial_rejects_bad_targets(ctx_factory):
@@ -135,6 +136,7 @@ def test_am_adversarial_rejects_bad_targets(ctx_factory):
 
     ctx = ctx_factory(*TINY, "method=am_adversarial", "data=chelsea")
     ctx.cfg.method.target_class = 5000
+    ctx.options = None
     with pytest.raises(VizlabError, match="target_class=5000"):
         AMAdversarial().run(ctx)
 

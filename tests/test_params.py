@@ -32,6 +32,11 @@ def tiny_ctx():
     return RunContext(cfg, load_model(cfg, torch.device("cpu")), progress=False)
 
 
+def _units(ctx):
+    """The model's pixel units and input spec, as ``build_param`` takes them."""
+    return ctx.model.units, ctx.model.spec
+
+
 def photos_paper(ctx) -> torch.Tensor:
     """Two photos (kept inside the sigmoid's range) in paper units."""
     unit = ctx.references.images.clamp(0.02, 0.98)
@@ -42,7 +47,7 @@ def photos_paper(ctx) -> torch.Tensor:
 @pytest.mark.parametrize("margin", [0, 3])
 def test_an_image_set_into_a_param_comes_back_out(tiny_ctx, name, margin):
     x = photos_paper(tiny_ctx)
-    param = build_param({"name": name}, tiny_ctx, 2, (64, 64), init=x, margin=margin)
+    param = build_param({"name": name}, *_units(tiny_ctx), 2, (64, 64), init=x, margin=margin)
     out = param.paper()
     assert out.shape == (2, 3, 64 + margin, 64 + margin)
     before = margin // 2
@@ -77,14 +82,14 @@ def test_fourier_images_have_a_power_law_spectrum(tiny_ctx, decay):
     param = FourierParam(tiny_ctx.model.units, 16, (64, 64), decay_power=decay, generators=g)
     slope = log_log_slope(param.unit().detach())
     assert abs(slope + decay) < 0.2, slope
-    noise = build_param({"name": "pixel"}, tiny_ctx, 16, (64, 64), generators=g).paper()
+    noise = build_param({"name": "pixel"}, *_units(tiny_ctx), 16, (64, 64), generators=g).paper()
     assert abs(log_log_slope(noise.detach())) < 0.2  # white noise: flat
 
 
 @pytest.fixture(scope="module")
 def maco(tiny_ctx) -> MacoParam:
     g = [torch.Generator().manual_seed(i) for i in range(2)]
-    return build_param({"name": "maco"}, tiny_ctx, 2, (64, 64), generators=g, margin=1)
+    return build_param({"name": "maco"}, *_units(tiny_ctx), 2, (64, 64), generators=g, margin=1)
 
 
 def test_maco_optimizes_the_phase_under_a_fixed_natural_magnitude(tiny_ctx, maco):
@@ -118,21 +123,23 @@ def test_maco_alpha_accumulates_gradient_magnitude(maco):
 
 def test_penalties_and_optimizer_come_from_the_param_config(compose_cfg, tiny_ctx):
     def built(*overrides: str):
-        return build_param(compose_cfg(*overrides).param, tiny_ctx, 1, (64, 64))
+        return build_param(compose_cfg(*overrides).param, *_units(tiny_ctx), 1, (64, 64))
 
     pixel, fourier = built(), built("param=fourier")
     assert pixel.penalties and pixel.optimizer is None  # Algorithm 1 + M&V prior, as before
-    assert not fourier.penalties and fourier.optimizer["name"] == "adam"
+    assert not fourier.penalties and fourier.optimizer.name == "adam"
     assert built("param=maco", "param.penalties=true").penalties
 
 
 def test_bad_param_config_names_the_valid_choices(tiny_ctx):
-    with pytest.raises(VizlabError, match="pixel, fourier, maco"):
-        build_param({"name": "wavelet"}, tiny_ctx, 1, (64, 64))
-    with pytest.raises(VizlabError, match="param=fourier"):
-        build_param({"name": "fourier", "decay": 1}, tiny_ctx, 1, (64, 64))
+    with pytest.raises(VizlabError, match="fourier, maco, pixel"):
+        build_param({"name": "wavelet"}, *_units(tiny_ctx), 1, (64, 64))
+    with pytest.raises(VizlabError, match="param.decay"):
+        build_param({"name": "fourier", "decay": 1}, *_units(tiny_ctx), 1, (64, 64))
     with pytest.raises(VizlabError, match="expected"):
-        build_param({"name": "pixel"}, tiny_ctx, 2, (64, 64), init=torch.zeros(1, 3, 64, 64))
+        build_param(
+            {"name": "pixel"}, *_units(tiny_ctx), 2, (64, 64), init=torch.zeros(1, 3, 64, 64)
+        )
 
 
 METHODS = {
@@ -185,12 +192,18 @@ def test_fourier_on_a_vit(ctx_factory):
 
 def _render(tiny_ctx, name: str, units: list[int]) -> torch.Tensor:
     """The engine maximizing channel ``u`` of blocks.2 for each ``u`` (keys = units)."""
-    from vizlab.cli import compose
-    from vizlab.methods.base import RunContext
-    from vizlab.methods.preimage import PreImageProblem, optimize_preimage
+    from vizlab.config import compose
+    from vizlab.preimage import EngineSettings, PreImageProblem, solve
+    from vizlab.regularizers import build_regularizers
+    from vizlab.transforms import build_transforms
 
     cfg = compose([*TINY, f"param={name}", "transforms=standard", "progress=false"])
-    ctx = RunContext(cfg, tiny_ctx.model, progress=False)
+    settings = EngineSettings(
+        param=cfg.param,
+        optimizer=cfg.optimizer,
+        regularizers=build_regularizers(cfg.regularizers),
+        transforms=build_transforms(cfg.transforms),
+    )
     index = torch.tensor(units)
 
     def data_loss(feats):
@@ -199,7 +212,7 @@ def _render(tiny_ctx, name: str, units: list[int]) -> torch.Tensor:
     problem = PreImageProblem(
         data_loss, ["blocks.2"], None, C=1.0, stride=8, keys=units, batch=len(units)
     )
-    return optimize_preimage(ctx, problem, iterations=4).x
+    return solve(tiny_ctx.model, settings, problem, iterations=4).x
 
 
 @pytest.mark.parametrize("name", PARAMS)

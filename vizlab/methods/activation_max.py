@@ -9,34 +9,72 @@ non-spatial outputs such as logits (the paper's choice for a scalar score, Sect.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 import torch
 
 from vizlab.data.reference_set import photo_set
 from vizlab.errors import VizlabError
 from vizlab.methods.base import Method, Result, RunContext
-from vizlab.methods.calibration import resolve_C, unit_C
-from vizlab.methods.preimage import (
-    PreImageProblem,
-    evaluate,
-    image_keys,
-    optimize_preimage,
-    to_unit_images,
-)
+from vizlab.methods.preimage import PreImageOptions, engine_settings, mark_interrupted, options_of
+from vizlab.metrics import topk_labels
 from vizlab.metrics.transfer import transfer_metrics
 from vizlab.models.wrapper import OUTPUT
 from vizlab.plotting import curves, grid, labelled_grid
+from vizlab.preimage import (
+    PreImageProblem,
+    evaluate,
+    image_keys,
+    resolve_C,
+    solve,
+    to_unit_images,
+    unit_C,
+)
+from vizlab.preimage.calibration import check_C
+from vizlab.schema import check_choice, check_positive
 from vizlab.targets import Diversity, TargetSpec
 from vizlab.targets.objectives import gram_similarity
 
+REFERENCE_SETS = ("photos", "data")
 _MAX_CACHE: dict[tuple, torch.Tensor] = {}
 
 
+@dataclass
+class ActivationMaxOptions(PreImageOptions):
+    """``C``: ``auto`` (balanced per unit, see vizlab/preimage/calibration.py) or a number
+    > 0; ``rho`` > 0 or null (the receptive field); ``reference_set`` where M is measured;
+    ``diversity`` >= 0 (Olah et al. 2017) on ``diversity_layer``; ``transfer_models`` other
+    offline models that rank the class of a logit target."""
+
+    C: Any
+    C_balance: float
+    init_scale: float
+    rho: float | None
+    reference_set: str
+    diversity: float
+    diversity_layer: str | None
+    transfer_models: list[str]
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_C("C", self.C)
+        check_positive("C_balance", self.C_balance)
+        check_positive("init_scale", self.init_scale)
+        if self.rho is not None:
+            check_positive("rho", self.rho)
+        check_choice("reference_set", self.reference_set, REFERENCE_SETS)
+        check_positive("diversity", self.diversity, allow_zero=True)
+
+
 @torch.no_grad()
-def unit_maxima(ctx: RunContext, target: TargetSpec, batch: int = 16) -> torch.Tensor:
-    """M per unit: the objective's maximum over the reference image set."""
+def unit_maxima(
+    ctx: RunContext, target: TargetSpec, batch: int = 16, use_data: bool = False
+) -> torch.Tensor:
+    """M per unit: the objective's maximum over the reference image set (the built-in
+    photos and their crops, or with ``use_data`` the run's data images)."""
     model = ctx.model
-    use_data = ctx.method_cfg.get("reference_set", "photos") == "data"
     key = (model.name, model.spec.size, repr(target.objective), use_data)
     if key not in _MAX_CACHE:
         images = ctx.references.images if use_data else photo_set(model.spec)[0]
@@ -70,11 +108,12 @@ def transfer_labels(labels: list[str], probs: list[float], metrics: dict) -> lis
     return out
 
 
-def diversity_term(ctx: RunContext, inits: int) -> tuple[float, Diversity | None]:
+def diversity_term(
+    ctx: RunContext, opts: ActivationMaxOptions, inits: int
+) -> tuple[float, Diversity | None]:
     """``method.diversity`` (weight) on ``method.diversity_layer`` (default: the target layer):
     Olah et al. 2017's diversity among the ``num_inits`` images of each unit."""
-    cfg = ctx.method_cfg
-    weight = float(cfg.get("diversity") or 0.0)
+    weight = float(opts.diversity)
     if not weight:
         return 0.0, None
     if inits < 2:
@@ -82,7 +121,7 @@ def diversity_term(ctx: RunContext, inits: int) -> tuple[float, Diversity | None
             f"method.diversity={weight} compares the visualizations of one unit with each other, "
             f"so it needs method.num_inits >= 2 (got {inits}); e.g. method.num_inits=4."
         )
-    layer = cfg.get("diversity_layer") or ctx.target.layer
+    layer = opts.diversity_layer or ctx.target.layer
     ctx.model.resolve(layer)
     return weight, Diversity(layer, inits)
 
@@ -90,17 +129,20 @@ def diversity_term(ctx: RunContext, inits: int) -> tuple[float, Diversity | None
 class ActivationMax(Method):
     name = "activation_max"
     description = "Maximize a unit (logit, channel, neuron) from noise (M&V Sect. 6)"
+    Options = ActivationMaxOptions
 
     def run(self, ctx: RunContext) -> Result:
-        cfg, model, target = ctx.method_cfg, ctx.model, ctx.target
-        inits = int(cfg.get("num_inits", 1))
+        opts = options_of(ctx, ActivationMaxOptions)
+        model, target = ctx.model, ctx.target
+        inits = opts.num_inits
         units = target.num_units
-        M = unit_maxima(ctx, target).clamp_min(1e-6).to(ctx.device)
+        use_data = opts.reference_set == "data"
+        M = unit_maxima(ctx, target, use_data=use_data).clamp_min(1e-6).to(ctx.device)
         rf = model.receptive_field(target.layer)
-        rho = float(cfg.get("rho") or (rf.size if rf.spatial else max(model.spec.size)))
+        rho = float(opts.rho or (rf.size if rf.spatial else max(model.spec.size)))
         Z = (M * rho**2).repeat_interleave(inits)
         objective = target.objective
-        weight, diversity = diversity_term(ctx, inits)
+        weight, diversity = diversity_term(ctx, opts, inits)
         layers = list(dict.fromkeys(objective.layers + (diversity.layers if diversity else ())))
 
         def data_loss(feats):  # Eq. (4) with Phi0 = e_i
@@ -109,34 +151,43 @@ class ActivationMax(Method):
                 loss = loss - weight * diversity(feats) / rho**2
             return loss
 
-        C = resolve_C(ctx, lambda balance: unit_C(ctx, objective, Z[::inits], balance))
+        regularizers = ctx.regularizers
+        C = resolve_C(
+            opts.C,
+            opts.C_balance,
+            lambda balance: unit_C(model, regularizers, objective, Z[::inits], balance),
+        )
         problem = PreImageProblem(
             data_loss,
             layers,
             None,  # the parameterization's own random start
             C=C.repeat_interleave(inits) if isinstance(C, torch.Tensor) else C,
             stride=rf.stride,
-            finetune_iterations=int(cfg.get("finetune_iterations", 0)),
+            finetune_iterations=opts.finetune_iterations,
             keys=image_keys(target.indices or [0], inits),
             batch=units * inits,
             size=model.spec.size,
         )
-        trace = optimize_preimage(
-            ctx, problem, int(cfg.iterations), desc=f"activation_max {objective}"
+        trace = solve(
+            model,
+            engine_settings(ctx, opts, regularizers),
+            problem,
+            opts.iterations,
+            desc=f"activation_max {objective}",
         )
-        result = self._report(ctx, trace, M, rho, inits)
+        result = self._report(ctx, trace, M, rho, inits, diversity)
         result.metrics["C"] = torch.as_tensor(C).float().flatten().tolist()
         result.metrics.update(trace.timing())
+        mark_interrupted(result.metrics, trace)
         return result
 
-    def _report(self, ctx, trace, M, rho, inits) -> Result:
+    def _report(self, ctx, trace, M, rho, inits, diversity) -> Result:
         model, target = ctx.model, ctx.target
-        _, diversity = diversity_term(ctx, inits)
         div_layers = list(diversity.layers) if diversity else []
-        feats = evaluate(ctx, trace.x, list(target.objective.layers) + div_layers)
+        feats = evaluate(model, trace.x, list(target.objective.layers) + div_layers)
         achieved = target.objective(feats).cpu()
         M_rep = M.cpu().repeat_interleave(inits)
-        images = to_unit_images(ctx, trace.x)
+        images = to_unit_images(model, trace.x)
         labels = [
             f"{lab} #{k}" if inits > 1 else lab
             for lab in target.unit_labels(model)
@@ -156,7 +207,7 @@ class ActivationMax(Method):
         if inits > 1:  # how alike one unit's visualizations are (1 = same Gram matrices)
             layer = div_layers[0] if div_layers else target.layer
             if layer not in feats:
-                feats.update(evaluate(ctx, trace.x, [layer]))
+                feats.update(evaluate(model, trace.x, [layer]))
             sim = gram_similarity(feats[layer], inits)
             metrics["gram_similarity_layer"] = layer
             metrics["gram_similarity"] = float(sim.mean())
@@ -172,8 +223,6 @@ class ActivationMax(Method):
                 # SPEC §3 transferability: do the other offline models see the class too?
                 metrics.update(transfer_metrics(ctx, images.cpu(), idx.tolist()))
                 labels = transfer_labels(labels, p.tolist(), metrics)
-            from vizlab.metrics import topk_labels
-
             metrics["top5"] = topk_labels(feats[OUTPUT])[0]
         nrow = int(np.ceil(np.sqrt(len(images))))
         extras = {k: v.expand(-1, 3, -1, -1).cpu() for k, v in trace.extras.items()}

@@ -14,34 +14,36 @@ default) is attacked towards every class of ``method.target_class``, in batches.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
+from vizlab.attacks import project
 from vizlab.errors import VizlabError
 from vizlab.methods.base import Method, Result, RunContext
+from vizlab.methods.preimage import options_of
 from vizlab.metrics import topk_labels
 from vizlab.metrics.transfer import class_rank_probability, transfer_metrics
 from vizlab.models.wrapper import VisionModel
 from vizlab.plotting import curves, grid, labelled_grid
-from vizlab.targets.build import parse_indices
+from vizlab.regularizers.penalties import total_variation
+from vizlab.schema import check_choice, check_positive
+from vizlab.targets.schema import parse_indices
 
 STEP_RULES = ("gradient", "sign")
 PAPER_EPS = {"cnn": 0.01, "vit": 0.05}
 
 
-def total_variation(delta: torch.Tensor) -> torch.Tensor:
+def tv_isotropic(delta: torch.Tensor) -> torch.Tensor:
     """Isotropic TV per image: sum_{u,v,k} sqrt(dx^2 + dy^2) (Strong & Chan 2003)."""
-    dx = delta[..., :-1, 1:] - delta[..., :-1, :-1]
-    dy = delta[..., 1:, :-1] - delta[..., :-1, :-1]
-    return (dx.pow(2) + dy.pow(2) + 1e-12).sqrt().sum(dim=(1, 2, 3))
+    return total_variation(delta, beta=1.0, eps=1e-12)
 
 
-def project(x_adv: torch.Tensor, x: torch.Tensor, eps: float) -> torch.Tensor:
+def project_image(x_adv: torch.Tensor, x: torch.Tensor, eps: float) -> torch.Tensor:
     """Pi of the paper: onto the L_inf ball of radius ``eps`` around ``x``, then [0, 1]."""
-    delta = (x_adv - x).clamp(-eps, eps)
-    return (x + delta).clamp(0.0, 1.0)
+    return (x + project(x_adv - x, eps, "linf")).clamp(0.0, 1.0)
 
 
 def am_attack(
@@ -75,12 +77,12 @@ def am_attack(
         x_adv.requires_grad_(True)
         logits = model.logits(model.units.unit_to_model(x_adv))
         z = logits[rows, targets]
-        tv = total_variation(x_adv - x)
+        tv = tv_isotropic(x_adv - x)
         objective = z - tv_weight * tv
         (grad,) = torch.autograd.grad(objective.sum(), x_adv)
         with torch.no_grad():
             update = grad.sign() if step_rule == "sign" else grad
-            x_adv = project(x_adv + step_size * update, x, eps)
+            x_adv = project_image(x_adv + step_size * update, x, eps)
         history["objective"].append(float(objective.detach().mean()))
         history["target_logit"].append(float(z.detach().mean()))
         history["tv"].append(float(tv.detach().mean()))
@@ -104,8 +106,8 @@ def parse_targets(value: Any, model: VisionModel) -> list[int]:
             "or a timm ViT with model.pretrained=true, which needs network access)."
         )
     try:
-        classes = parse_indices(value)
-    except VizlabError:
+        classes = parse_indices(value, "target_class")
+    except ValueError:
         classes = None
     if not classes or any(not 0 <= c < model.num_classes for c in classes):
         raise VizlabError(
@@ -116,42 +118,55 @@ def parse_targets(value: Any, model: VisionModel) -> list[int]:
     return classes
 
 
-def _positive(cfg, key: str, default: float | None = None) -> float:
-    value = cfg.get(key, default)
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        out = -1.0
-    kind = "non-negative" if key == "tv_weight" else "positive"
-    if not out >= 0 or (key != "tv_weight" and out == 0):
-        raise VizlabError(
-            f"method.{key}={value!r} must be a {kind} number (the AM paper's defaults: eps "
-            "0.01 for CNNs / 0.05 for ViTs, step_size 0.01, "
-            "tv_weight 1e-4, steps 30)."
-        )
-    return out
+@dataclass
+class AMAdversarialOptions:
+    """The AM paper's Table 2 knobs: ``eps`` > 0 (null: 0.01 for CNNs, 0.05 for ViTs),
+    ``step_size`` > 0, ``tv_weight`` >= 0, ``steps`` >= 1; ``target_class`` an int, a list
+    or ``'start:stop'`` (checked against the model's classes when it is loaded)."""
+
+    name: str
+    target_class: Any
+    eps: float | None
+    step_size: float
+    tv_weight: float
+    steps: int
+    step_rule: str
+    batch_size: int
+    amplify: float
+    transfer_models: list[str]
+    seed: int
+
+    def __post_init__(self) -> None:
+        parse_indices(self.target_class, "target_class")
+        if self.eps is not None:
+            check_positive("eps", self.eps)
+        check_positive("step_size", self.step_size)
+        check_positive("tv_weight", self.tv_weight, allow_zero=True)
+        check_positive("steps", self.steps, integer=True)
+        check_choice("step_rule", self.step_rule, STEP_RULES)
+        check_positive("batch_size", self.batch_size, integer=True)
+        check_positive("amplify", self.amplify)
 
 
 class AMAdversarial(Method):
     name = "am_adversarial"
     description = "Targeted adversarial examples by logit maximization with TV, eps-ball (AM paper)"
+    Options = AMAdversarialOptions
 
     def run(self, ctx: RunContext) -> Result:
-        cfg, model = ctx.method_cfg, ctx.model
-        targets = parse_targets(cfg.get("target_class"), model)
+        opts, model = options_of(ctx, AMAdversarialOptions), ctx.model
+        targets = parse_targets(opts.target_class, model)
         default_eps = PAPER_EPS["vit" if model.is_vit else "cnn"]
-        eps = _positive(cfg, "eps") if cfg.get("eps") is not None else default_eps
-        step_size = _positive(cfg, "step_size", 0.01)
-        tv_weight = _positive(cfg, "tv_weight", 1e-4)
-        steps = int(_positive(cfg, "steps", 30))
-        step_rule = str(cfg.get("step_rule", "gradient"))
+        eps = float(opts.eps) if opts.eps is not None else default_eps
+        step_size, tv_weight, steps = opts.step_size, opts.tv_weight, opts.steps
+        step_rule = opts.step_rule
         refs = ctx.references
         x = refs.images.to(ctx.device)
         n, k = x.shape[0], len(targets)
         # photo-major: photo i towards every target, one row each
         x_rep = x.repeat_interleave(k, 0)
         t_rep = torch.as_tensor(targets).repeat(n)
-        batch = max(1, int(cfg.get("batch_size", 16)))
+        batch = opts.batch_size
         chunks, history = [], {}
         for start in range(0, x_rep.shape[0], batch):
             adv, hist = am_attack(
@@ -179,7 +194,7 @@ class AMAdversarial(Method):
         # do the adversarial images fool other models too? (method.transfer_models, [] = skip)
         metrics.update(transfer_metrics(ctx, x_adv.cpu(), t_rep.tolist()))
         return self._result(
-            ctx, x_rep.cpu(), x_adv.cpu(), t_rep, clean_logits, adv_logits, metrics, history
+            ctx, opts, x_rep.cpu(), x_adv.cpu(), t_rep, clean_logits, adv_logits, metrics, history
         )
 
     @staticmethod
@@ -232,8 +247,10 @@ class AMAdversarial(Method):
         return metrics
 
     @staticmethod
-    def _result(ctx, x_rep, x_adv, t_rep, clean_logits, adv_logits, metrics, history) -> Result:
-        amplify = float(ctx.method_cfg.get("amplify", 10))
+    def _result(
+        ctx, opts, x_rep, x_adv, t_rep, clean_logits, adv_logits, metrics, history
+    ) -> Result:
+        amplify = float(opts.amplify)
         delta = x_adv - x_rep
         shown = (0.5 + amplify * delta).clamp(0, 1)
         names = ctx.references.names

@@ -18,26 +18,25 @@ of the class under other offline models at their own input size (``method.transf
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
-from omegaconf import OmegaConf
 
 from vizlab.data.reference_set import photo_set
 from vizlab.errors import VizlabError
 from vizlab.methods.base import Method, Result, RunContext
-from vizlab.methods.preimage import (
-    PreImageProblem,
-    evaluate,
-    image_keys,
-    optimize_preimage,
-    to_unit_images,
-)
+from vizlab.methods.preimage import engine_settings, mark_interrupted, options_of
 from vizlab.metrics import topk_labels
 from vizlab.metrics.transfer import class_rank_probability, transfer_metrics
 from vizlab.models.wrapper import OUTPUT, VisionModel
 from vizlab.plotting import curves, grid, labelled_grid
+from vizlab.preimage import PreImageProblem, evaluate, image_keys, solve, to_unit_images
+from vizlab.regularizers.penalties import L2Decay
+from vizlab.regularizers.schema import validate_regularizers
+from vizlab.regularizers.stack import RegularizerStack
+from vizlab.schema import check_choice, check_positive
 
 _PHOTO_LOGITS: dict[tuple, torch.Tensor] = {}
 
@@ -57,25 +56,55 @@ def photo_logit_maxima(model: VisionModel, batch: int = 16) -> torch.Tensor:
     return _PHOTO_LOGITS[key]
 
 
-def with_l2_decay(ctx: RunContext, weight: float) -> RunContext:
-    """A context whose regularizers include Simonyan's L2 decay with ``weight`` (unchanged if
-    the regularizers group already has an ``l2`` entry, e.g. from transforms=yosinski)."""
-    regs = ctx.cfg.get("regularizers") or {}
-    if "l2" in regs or weight <= 0:
-        return ctx
-    cfg = OmegaConf.create(OmegaConf.to_container(ctx.cfg, resolve=True))
-    if cfg.get("regularizers") is None:
-        cfg.regularizers = {}
-    cfg.regularizers.l2 = {"weight": float(weight)}
-    return RunContext(cfg, ctx.model, progress=ctx.progress)
+INITS = ("zero", "random")
+
+
+@dataclass
+class ClassModelOptions:
+    """``C`` > 0 weighs the class score; ``l2_decay`` >= 0 is lambda (0: off); ``init`` the
+    start image (``zero``: the mean image, as Simonyan et al.; ``random``: the
+    parameterization's own); ``transfer_models`` other offline models that rank the class."""
+
+    name: str
+    iterations: int
+    C: float
+    l2_decay: float
+    init: str
+    init_scale: float
+    B_plus: float | None
+    transfer_models: list[str]
+    seed: int
+
+    def __post_init__(self) -> None:
+        check_positive("iterations", self.iterations, integer=True)
+        check_positive("C", self.C)
+        check_positive("l2_decay", self.l2_decay, allow_zero=True)
+        check_choice("init", self.init, INITS)
+        check_positive("init_scale", self.init_scale)
+        if self.B_plus is not None:
+            check_positive("B_plus", self.B_plus)
+
+
+def with_l2_decay(
+    stack: RegularizerStack, entries: dict[str, Any], weight: float
+) -> tuple[RegularizerStack, float]:
+    """The stack with Simonyan's L2 decay of ``weight`` added, unless the regularizers group
+    already has an ``l2`` entry (e.g. from transforms=yosinski); and the L2 weight in force."""
+    if "l2" in entries:
+        entry = entries["l2"]
+        return stack, float(entry.weight) if entry.enabled else 0.0
+    if weight <= 0:
+        return stack, 0.0
+    return stack.with_penalty("l2", weight, L2Decay()), float(weight)
 
 
 class ClassModel(Method):
     name = "class_model"
     description = "Class model by gradient ascent with L2 decay (Simonyan 2014; Yosinski 2015)"
+    Options = ClassModelOptions
 
     def run(self, ctx: RunContext) -> Result:
-        cfg, model, target = ctx.method_cfg, ctx.model, ctx.target
+        opts, model, target = options_of(ctx, ClassModelOptions), ctx.model, ctx.target
         if target.kind != "logit":
             raise VizlabError(
                 f"method=class_model maximizes class scores, but target={target.kind} was given. "
@@ -83,38 +112,32 @@ class ClassModel(Method):
                 "target.index=[301,323,953]); for other units use method=activation_max."
             )
         classes = list(target.indices or [])
-        init = str(cfg.get("init", "zero"))
-        if init not in ("zero", "random"):
-            raise VizlabError(
-                f"method.init={init!r} is not a start image. Valid: zero (the mean image, as "
-                "Simonyan et al.) or random (the parameterization's own random start)."
-            )
-        l2 = float(cfg.get("l2_decay", 0.0) or 0.0)
-        if l2 < 0:
-            raise VizlabError(f"method.l2_decay={l2} must be >= 0 (0 switches the decay off).")
-        run_ctx = with_l2_decay(ctx, l2)
+        entries = validate_regularizers(ctx.cfg.get("regularizers"))
+        stack, l2 = with_l2_decay(ctx.regularizers, entries, opts.l2_decay)
         size = tuple(model.spec.size)
         objective = target.objective
         problem = PreImageProblem(
             lambda feats: -objective(feats),  # maximize S_c
             [OUTPUT],
-            torch.zeros(len(classes), 3, *size) if init == "zero" else None,
-            C=float(cfg.get("C", 1.0)),
+            torch.zeros(len(classes), 3, *size) if opts.init == "zero" else None,
+            C=float(opts.C),
             stride=model.receptive_field(OUTPUT).stride,
             keys=image_keys(classes),
             batch=len(classes),
             size=size,
         )
-        trace = optimize_preimage(
-            run_ctx, problem, int(cfg.iterations), desc=f"class_model {classes}"
+        trace = solve(
+            model,
+            engine_settings(ctx, opts, stack),
+            problem,
+            opts.iterations,
+            desc=f"class_model {classes}",
         )
-        images = to_unit_images(ctx, trace.x)
+        images = to_unit_images(model, trace.x)
         metrics = self._metrics(ctx, classes, trace.x, images)
-        regs = run_ctx.cfg.get("regularizers") or {}
-        entry = regs.get("l2") or {}
-        on = "l2" in regs and entry.get("enabled", True) is not False
-        metrics["l2_decay"] = float(entry.get("weight", 1.0)) if on else 0.0
+        metrics["l2_decay"] = l2
         metrics.update(trace.timing())
+        mark_interrupted(metrics, trace)
         return self._result(ctx, classes, images, metrics, trace.history)
 
     @staticmethod
@@ -123,7 +146,7 @@ class ClassModel(Method):
     ) -> dict[str, Any]:
         model = ctx.model
         # the displayed (clipped) image is what is scored and what transfers
-        logits = evaluate(ctx, model.units.unit_to_paper(images), [OUTPUT])[OUTPUT].cpu()
+        logits = evaluate(model, model.units.unit_to_paper(images), [OUTPUT])[OUTPUT].cpu()
         idx = torch.as_tensor(classes)
         achieved = logits[torch.arange(len(classes)), idx]
         ranks, probs = class_rank_probability(logits, classes)

@@ -12,15 +12,17 @@ channel); the default ``target=layer`` is DeepDream's layer energy.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from vizlab.errors import VizlabError
 from vizlab.methods.base import Method, Result, RunContext
+from vizlab.methods.preimage import options_of
 from vizlab.models.wrapper import VisionModel
 from vizlab.plotting import curves, grid, labelled_grid
+from vizlab.schema import check_positive, check_range, require
 from vizlab.targets import Objective
 
 log = logging.getLogger(__name__)
@@ -128,22 +130,37 @@ def _score(model: VisionModel, objective: Objective, images: torch.Tensor) -> to
     return objective(feats).cpu()
 
 
+@dataclass
+class DeepDreamOptions:
+    """``octaves`` >= 1 scales (factor ``octave_scale`` > 1), ``iterations`` >= 1 steps of
+    ``step_size`` > 0 per octave, random rolls of up to ``jitter`` >= 0 pixels."""
+
+    name: str
+    octaves: int
+    octave_scale: float
+    iterations: int
+    step_size: float
+    jitter: int
+    seed: int
+
+    def __post_init__(self) -> None:
+        check_positive("octaves", self.octaves, integer=True)
+        check_positive("iterations", self.iterations, integer=True)
+        check_range("octave_scale", self.octave_scale, 1.0, 100.0)
+        require(self.octave_scale > 1, "octave_scale", self.octave_scale, "must be > 1")
+        check_positive("step_size", self.step_size)
+        check_positive("jitter", self.jitter, integer=True, allow_zero=True)
+
+
 class DeepDream(Method):
     name = "deepdream"
     description = "Amplify a layer's response to a photo at several octaves (Mordvintsev 2015)"
+    Options = DeepDreamOptions
 
     def run(self, ctx: RunContext) -> Result:
-        cfg, model, target = ctx.method_cfg, ctx.model, ctx.target
-        octaves, iterations = int(cfg.get("octaves", 4)), int(cfg.get("iterations", 10))
-        scale, step = float(cfg.get("octave_scale", 1.4)), float(cfg.get("step_size", 0.01))
-        jitter = int(cfg.get("jitter", 32))
-        if octaves < 1 or iterations < 1 or scale <= 1.0 or step <= 0 or jitter < 0:
-            raise VizlabError(
-                f"DeepDream needs method.octaves >= 1 (got {octaves}), method.iterations >= 1 "
-                f"(got {iterations}), method.octave_scale > 1 (got {scale}), method.step_size > 0 "
-                f"(got {step}) and method.jitter >= 0 pixels (got {jitter}); the defaults are 4, "
-                "10, 1.4, 0.01 and 32."
-            )
+        opts, model, target = options_of(ctx, DeepDreamOptions), ctx.model, ctx.target
+        octaves, iterations = opts.octaves, opts.iterations
+        scale, step, jitter = opts.octave_scale, opts.step_size, opts.jitter
         photos = ctx.references.images
         objective = target.objective
         dreams, history, sizes = dream(
@@ -155,7 +172,7 @@ class DeepDream(Method):
             iterations=iterations,
             step_size=step,
             jitter=jitter,
-            generator=ctx.generator(),
+            generator=torch.Generator().manual_seed(opts.seed),
             progress=ctx.progress,
         )
         before, after = _score(model, objective, photos), _score(model, objective, dreams)

@@ -3,17 +3,13 @@ from random noise, loss Eq. (2)/(3), C from ``method.C``, 300 + 50 fine-tuning i
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
 from vizlab.methods.base import Method, Result, RunContext
-from vizlab.methods.preimage import (
-    PreImageProblem,
-    evaluate,
-    image_keys,
-    optimize_preimage,
-    to_unit_images,
-)
+from vizlab.methods.preimage import PreImageOptions, engine_settings, mark_interrupted, options_of
 from vizlab.metrics import (
     classification_consistency,
     gradient_histogram_intersection,
@@ -23,20 +19,37 @@ from vizlab.metrics import (
 )
 from vizlab.models.wrapper import OUTPUT
 from vizlab.plotting import curves, grid, labelled_grid
+from vizlab.preimage import PreImageProblem, evaluate, image_keys, solve, to_unit_images
+from vizlab.schema import check_positive
+
+
+@dataclass
+class InversionOptions(PreImageOptions):
+    """``C`` > 0 weighs the data term (Sect. 5.2.1: 300 shallow ... 1 deepest); random
+    starts of typical pixel norm ``init_scale`` * B."""
+
+    C: float
+    init_scale: float
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_positive("C", self.C)
+        check_positive("init_scale", self.init_scale)
 
 
 class Inversion(Method):
     name = "inversion"
     description = "Invert a layer's code Phi(x0) to a natural pre-image (M&V Sect. 5)"
+    Options = InversionOptions
 
     def run(self, ctx: RunContext) -> Result:
-        cfg, model = ctx.method_cfg, ctx.model
+        opts, model = options_of(ctx, InversionOptions), ctx.model
         refs = ctx.references
         layer, mask = ctx.target.layer, ctx.target.mask
-        inits = int(cfg.get("num_inits", 1))
+        inits = opts.num_inits
         x0_unit = refs.images.to(ctx.device)
         x0 = model.units.unit_to_paper(x0_unit)
-        ref_feats = evaluate(ctx, x0, [layer])
+        ref_feats = evaluate(model, x0, [layer])
         phi0 = ref_feats[layer].repeat_interleave(inits, 0)
         m = mask.to(phi0) if mask is not None else None
         denominator = (phi0 * m if m is not None else phi0).flatten(1).pow(2).sum(1)
@@ -51,30 +64,36 @@ class Inversion(Method):
             data_loss,
             [layer],
             None,  # the parameterization's own random start
-            C=float(cfg.C),
+            C=float(opts.C),
             stride=model.receptive_field(layer).stride,
-            finetune_iterations=int(cfg.get("finetune_iterations", 50)),
+            finetune_iterations=opts.finetune_iterations,
             keys=image_keys(range(len(refs)), inits),
             batch=len(refs) * inits,
             size=tuple(x0.shape[-2:]),
         )
-        trace = optimize_preimage(
-            ctx, problem, int(cfg.iterations), desc=f"inversion {layer} C={cfg.C}"
+        trace = solve(
+            model,
+            engine_settings(ctx, opts),
+            problem,
+            opts.iterations,
+            desc=f"inversion {layer} C={opts.C}",
         )
-        return self._report(ctx, trace, x0_unit, phi0, ref_feats, m, inits)
+        result = self._report(ctx, opts, trace, x0_unit, phi0, ref_feats, m, inits)
+        mark_interrupted(result.metrics, trace)
+        return result
 
-    def _report(self, ctx, trace, x0_unit, phi0, ref_feats, mask, inits) -> Result:
+    def _report(self, ctx, opts, trace, x0_unit, phi0, ref_feats, mask, inits) -> Result:
         model, layer, refs = ctx.model, ctx.target.layer, ctx.references
-        feats = evaluate(ctx, trace.x, [layer])
+        feats = evaluate(model, trace.x, [layer])
         errors = normalized_error(feats[layer], phi0, mask).cpu().numpy()
-        pre_unit = to_unit_images(ctx, trace.x)
+        pre_unit = to_unit_images(model, trace.x)
         ref_rep = x0_unit.repeat_interleave(inits, 0)
         per_ref = errors.reshape(len(refs), inits)
         _, ci = mean_ci95(per_ref.mean(1))
         metrics = {
             "layer": layer,
             "layer_depth": model.depth(layer),
-            "C": float(ctx.method_cfg.C),
+            "C": float(opts.C),
             **trace.timing(),
             "num_references": len(refs),
             "num_inits": inits,

@@ -14,9 +14,9 @@ default to the code's rule (``lr_rule: code``) and keep the text's as ``lr_rule:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import torch
-from omegaconf import DictConfig
 
 from vizlab.errors import VizlabError
 
@@ -96,22 +96,20 @@ def initial_learning_rate(rule: str, B: float, alpha: float, num_pixels: int) ->
 
 
 def build_optimizer(
-    cfg: DictConfig,
+    cfg: Any,
     params: list[torch.Tensor],
     num_pixels: int,
-    B: float,
-    alpha: float,
-    bound: float | None,
+    B: float = 80.0,
+    alpha: float = 6.0,
+    bound: float | None = None,
 ) -> torch.optim.Optimizer:
-    """Algorithm 1 (``optimizer=preimage_sgd``) or Adam (``optimizer=adam``) from config."""
-    name = cfg.get("name", "preimage_sgd")
-    if name == "preimage_sgd":
-        lr = cfg.get("lr") or initial_learning_rate(
-            cfg.get("lr_rule", "code"), B, alpha, num_pixels
-        )
-        return PreImageSGD(params, lr=float(lr), rho=float(cfg.get("rho", 0.9)), bound=bound)
-    if name == "adam":
-        return torch.optim.Adam(
-            params, lr=float(cfg.get("lr") or 0.05), betas=tuple(cfg.get("betas", (0.9, 0.999)))
-        )
-    raise VizlabError(f"optimizer.name='{name}' is unknown; use preimage_sgd or adam.")
+    """Algorithm 1 (``optimizer=preimage_sgd``) or Adam (``optimizer=adam``) from an
+    ``optimizer`` node or its typed options; Algorithm 1's eta_0 follows ``lr_rule`` unless
+    ``lr`` is set."""
+    from vizlab.optim.schema import AdamOptions, validate_optimizer
+
+    options = validate_optimizer(cfg)
+    if isinstance(options, AdamOptions):
+        return torch.optim.Adam(params, lr=float(options.lr), betas=tuple(options.betas))
+    lr = options.lr or initial_learning_rate(options.lr_rule, B, alpha, num_pixels)
+    return PreImageSGD(params, lr=float(lr), rho=float(options.rho), bound=bound)

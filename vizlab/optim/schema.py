@@ -55,6 +55,8 @@ def validate_optimizer(node: Any, prefix: str = "optimizer") -> Any:
     if isinstance(node, (PreImageSGDOptions, AdamOptions)):
         return node
     data = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+    if isinstance(data, str):
+        data = {"name": data}
     if not isinstance(data, dict):
         raise VizlabError(
             f"{prefix}={node!r} is not an optimizer config; give e.g. {prefix}.name=adam "

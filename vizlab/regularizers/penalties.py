@@ -24,6 +24,23 @@ class AlphaNorm:
         return pixel_sq.pow(self.alpha / 2).sum(dim=(-2, -1)) / (h * w * self.B**self.alpha)
 
 
+def total_variation(x: torch.Tensor, beta: float = 1.0, eps: float | None = None) -> torch.Tensor:
+    """sum_{u,v,k} ((x(v,u+1,k)-x(v,u,k))^2 + (x(v+1,u,k)-x(v,u,k))^2)^(beta/2) per image,
+    over the (H-1) x (W-1) pixels with both neighbours, unnormalized: M&V's TV^beta
+    (Sect. 3.2.2) and, with beta = 1, the isotropic TV of Strong & Chan 2003. ``eps`` (default
+    1e-8 for beta < 2, else 0) keeps the gradient finite where both differences vanish."""
+    if eps is None:
+        eps = 0.0 if beta >= 2 else 1e-8
+    dx = x[..., :-1, 1:] - x[..., :-1, :-1]
+    dy = x[..., 1:, :-1] - x[..., :-1, :-1]
+    local = dx.pow(2) + dy.pow(2)
+    if eps:
+        local = local + eps
+    if beta != 2:
+        local = local.pow(beta / 2)
+    return local.sum(dim=(1, 2, 3))
+
+
 class TotalVariation:
     """R_TV^beta(x) = 1/(H W V^beta) sum_{u,v,k} ((x(v,u+1,k)-x(v,u,k))^2
     + (x(v+1,u,k)-x(v,u,k))^2)^(beta/2)   (Sect. 3.2.2).
@@ -40,10 +57,7 @@ class TotalVariation:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
-        dx = x[..., :-1, 1:] - x[..., :-1, :-1]
-        dy = x[..., 1:, :-1] - x[..., :-1, :-1]
-        local = (dx.pow(2) + dy.pow(2) + self.eps).pow(self.beta / 2)
-        return local.sum(dim=(1, 2, 3)) / (h * w * self.V**self.beta)
+        return total_variation(x, self.beta, self.eps) / (h * w * self.V**self.beta)
 
 
 class L2Decay:

@@ -7,11 +7,11 @@ M&V normalize activation maximization by Z = M rho^2 (Eq. 9) and use C = 1, but 
 natural photo is ~3e4 times smaller than the prior's, so with C = 1 the prior wins and the
 result is a flat grey image (measured: target probability 0.001 after 300 steps).
 
-``method.C=auto`` therefore picks, for each unit, the C at which the data term's mean absolute
-per-pixel gradient equals ``method.C_balance`` times the prior's, both measured on natural
-photos (the built-in photos at the working size). Since Algorithm 1 adapts the step per pixel,
-this ratio of gradients is what decides which term shapes the image. ``method.C=<number>``
-keeps the paper's fixed constant.
+``C=auto`` therefore picks, for each unit, the C at which the data term's mean absolute
+per-pixel gradient equals ``C_balance`` times the prior's, both measured on natural photos
+(the built-in photos at the working size). Since Algorithm 1 adapts the step per pixel, this
+ratio of gradients is what decides which term shapes the image. A number keeps the paper's
+fixed constant.
 """
 
 from __future__ import annotations
@@ -22,21 +22,23 @@ import torch
 
 from vizlab.data.reference_set import photo_set
 from vizlab.errors import VizlabError
-from vizlab.methods.base import RunContext
+from vizlab.models.wrapper import VisionModel
+from vizlab.regularizers.stack import RegularizerStack
 from vizlab.targets.objectives import Objective
 
 
 def balanced_C(
-    ctx: RunContext,
+    regularizers: RegularizerStack,
     data_loss: Callable[[torch.Tensor], torch.Tensor],
     x_paper: torch.Tensor,
     balance: float = 1.0,
 ) -> torch.Tensor:
-    """C per image of ``x_paper`` (paper units, N x 3 x H x W) at which the mean absolute
-    per-pixel gradient of ``C * data_loss`` equals ``balance`` times the prior's."""
-    x = x_paper.detach().clone().to(ctx.device).requires_grad_(True)
+    """C per image of ``x_paper`` (paper units, N x 3 x H x W, on the model's device) at
+    which the mean absolute per-pixel gradient of ``C * data_loss`` equals ``balance`` times
+    the prior's."""
+    x = x_paper.detach().clone().requires_grad_(True)
     (g_data,) = torch.autograd.grad(data_loss(x).sum(), x)
-    prior, _ = ctx.regularizers(x)
+    prior, _ = regularizers(x)
     if not prior.requires_grad:  # no penalty terms at all: nothing to balance against
         return torch.ones(x.shape[0], device=x.device)
     (g_prior,) = torch.autograd.grad(prior.sum(), x)
@@ -46,7 +48,8 @@ def balanced_C(
 
 
 def unit_C(
-    ctx: RunContext,
+    model: VisionModel,
+    regularizers: RegularizerStack,
     objective: Objective,
     Z: torch.Tensor,
     balance: float = 1.0,
@@ -59,8 +62,7 @@ def unit_C(
     images at a time and the objective on the joined features: one pass over 16 units x 4
     photos at 224 px took 4.5 s on the 2-core CPU here (memory-bound), passes of 16 a third
     of that; the gradients are the same."""
-    model = ctx.model
-    images = photo_set(model.spec, crops=False)[0][:photos].to(ctx.device)
+    images = photo_set(model.spec, crops=False)[0][:photos].to(model.device)
     units = Z.numel()
     x = model.units.unit_to_paper(images).repeat(units, 1, 1, 1)
     z = Z.repeat_interleave(images.shape[0])
@@ -74,14 +76,24 @@ def unit_C(
         feats = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
         return -objective(feats) / z
 
-    return balanced_C(ctx, loss, x, balance).view(units, -1).mean(1)
+    return balanced_C(regularizers, loss, x, balance).view(units, -1).mean(1)
 
 
-def resolve_C(ctx: RunContext, calibrate: Callable[[float], torch.Tensor]) -> torch.Tensor | float:
-    """``method.C`` as given, or the balanced C when it is ``auto``."""
-    C = ctx.method_cfg.get("C", 1)
+def resolve_C(
+    C: float | str, balance: float, calibrate: Callable[[float], torch.Tensor]
+) -> torch.Tensor | float:
+    """``C`` as given (a finite number > 0), or the balanced C when it is ``auto``."""
     if isinstance(C, str):
         if C != "auto":
             raise VizlabError(f"method.C={C!r} must be a number or 'auto'.")
-        return calibrate(float(ctx.method_cfg.get("C_balance", 1.0)))
+        return calibrate(float(balance))
     return float(C)
+
+
+def check_C(key: str, value: object) -> None:
+    """For an ``Options`` schema: ``C`` is ``auto`` or a finite number > 0."""
+    from vizlab.schema import check_positive
+
+    if value == "auto":
+        return
+    check_positive(key, value)
