@@ -68,4 +68,18 @@ def compose(overrides: Sequence[str] = ()) -> DictConfig:
         with initialize_config_dir(str(config_dir()), version_base="1.3"):
             return hydra_compose(CONFIG_NAME, overrides=overrides)
     except HydraException as err:
-        raise VizlabError(f"Bad override(s) {overrides}: {err}") from err
+        raise VizlabError(f"Bad override(s) {overrides}: {one_paragraph(str(err))}") from err
+
+
+def one_paragraph(message: str) -> str:
+    """Hydra's multi-line composition error as one paragraph: the option lists joined by
+    commas, the config search path left out."""
+    text = message.split("Config search path:")[0]
+    parts = []
+    for block in text.split("\n\n"):
+        lines = [line.strip() for line in block.splitlines() if line.strip()]
+        if lines and lines[0].endswith(":") and len(lines) > 1:
+            parts.append(f"{lines[0]} {', '.join(lines[1:])}.")
+        else:
+            parts.append(" ".join(lines))
+    return " ".join(p for p in parts if p)
