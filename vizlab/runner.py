@@ -107,7 +107,7 @@ def run(
             return Result(metrics=json.loads((done / METRICS_FILE).read_text()))
         if interrupts.stop_requested():
             raise KeyboardInterrupt("stop requested before the job started")
-        record.write(run_dir)
+        _write_record(record, run_dir)
         result = _execute(cfg, run_dir, job, method_cls, options, model)
     except KeyboardInterrupt:
         if run_dir.is_dir():
@@ -145,6 +145,18 @@ def _already_complete(cfg: DictConfig, job: dict[str, Any], jid: str) -> Path | 
     if not (sweep.get("resume") and job.get("sweep_dir") and jid):
         return None
     return find_complete(Path(job["sweep_dir"]), jid)
+
+
+def _write_record(record: JobRecord, run_dir: Path) -> None:
+    """The first write into the run folder: an unwritable folder is a clear error."""
+    try:
+        record.write(run_dir)
+    except OSError as err:
+        raise VizlabError(
+            f"Cannot write into the run folder '{run_dir}' ({err.strerror or err}). Run from a "
+            "folder you can write to (runs go to ./outputs) or choose one with "
+            "hydra.run.dir=/path/to/folder (hydra.sweep.dir=... for -m sweeps)."
+        ) from None
 
 
 def _record_failure(run_dir: Path, record: JobRecord, err: BaseException) -> None:
