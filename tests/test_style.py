@@ -89,12 +89,13 @@ def test_vit_style_layers_drop_the_class_token(ctx_factory):
 
 
 def test_vit_sizes_are_fitted_to_the_patch_grid(ctx_factory, caplog):
-    from vizlab.methods.texture import Texture, working_size
+    from vizlab.methods.texture import Texture
+    from vizlab.style.size import working_size
 
-    ctx = ctx_factory("model=tiny_vit", "method=texture", "method.size=40")
-    assert working_size(ctx, 44) == (48, 48) and working_size(ctx, 20) == (16, 16)
+    model = ctx_factory("model=tiny_vit", "method=texture", "method.size=40").model
+    assert working_size(model, 44) == (48, 48) and working_size(model, 20) == (16, 16)
     assert "not a multiple" in caplog.text
-    assert working_size(ctx, 32) == (32, 32)
+    assert working_size(model, 32) == (32, 32)
     ctx = ctx_factory("model=tiny_vit", "method=texture", "method.size=20", "method.iterations=2")
     assert Texture().run(ctx).tensors["texture"].shape[-2:] == (16, 16)
 
@@ -130,9 +131,8 @@ def test_texture_with_adam(ctx_factory):
         "method.source=gravel",
     )
     assert Texture().run(ctx).metrics["gram_loss_ratio"] < 0.5
-    bad = ctx_factory(*TINY, "method=texture", "method.optimizer=sgd")
     with pytest.raises(VizlabError, match="sgd"):
-        Texture().run(bad)
+        ctx_factory(*TINY, "method=texture", "method.optimizer=sgd")
 
 
 def test_style_transfer_moves_towards_the_style(ctx_factory):
@@ -164,7 +164,7 @@ def test_transformer_net_keeps_shapes_and_starts_as_identity():
 
 
 def _tiny_training(ctx_factory, steps: int, lr: float = 0.01):
-    from vizlab.methods.fast_style import train_transformer
+    from vizlab.style.train import train_transformer
 
     model = ctx_factory(*TINY).model
     loss = PerceptualLoss(model, style_layers(model, "auto"), ["blocks.2"])
@@ -237,44 +237,55 @@ def test_fast_style_method_trains_saves_and_reloads(ctx_factory, tmp_path: Path)
 
 
 def test_bad_method_values_are_clear_errors(ctx_factory):
-    """Zero training steps used to end in a KeyError ('total') after an empty training."""
-    from vizlab.methods.fast_style import FastStyle
-    from vizlab.methods.style_transfer import StyleTransfer
-    from vizlab.methods.texture import Texture
-
+    """Bad values are refused when the options are typed, before the model loads (zero
+    training steps used to end in a KeyError ('total') after an empty training)."""
     cases = [
-        (FastStyle, ("method=fast_style", "method.steps=0"), "method.steps=0"),
-        (FastStyle, ("method=fast_style", "method.batch_size=-1"), "method.batch_size=-1"),
-        (StyleTransfer, ("method=style_transfer", "method.init=contnet"), "content | noise"),
-        (Texture, ("method=texture", "method.num_samples=0"), "method.num_samples=0"),
-        (Texture, ("method=texture", "method.iterations=0"), "must both be positive"),
+        (("method=fast_style", "method.steps=0"), "method.steps=0"),
+        (("method=fast_style", "method.batch_size=-1"), "method.batch_size=-1"),
+        (("method=fast_style", "method.channels=[8,8]"), "three positive widths"),
+        (("method=style_transfer", "method.init=contnet"), "did you mean content"),
+        (("method=style_transfer", "method.style_weight=-1"), "style_weight"),
+        (("method=texture", "method.num_samples=0"), "method.num_samples=0"),
+        (("method=texture", "method.iterations=0"), "method.iterations=0"),
+        (("method=texture", "method.lr=fast"), "a number"),
     ]
-    for method, overrides, message in cases:
+    for overrides, message in cases:
+        size = () if overrides[0] == "method=fast_style" else ("method.size=32",)
         with pytest.raises(VizlabError, match=message):
-            method().run(ctx_factory(*TINY, *overrides, "method.size=32"))
+            ctx_factory(*TINY, *overrides, *size)
 
 
 def test_texture_and_style_transfer_share_one_optimization_loop(ctx_factory):
-    from vizlab.style.optimize import optimize_from_config
+    from vizlab.style.optimize import optimize_timed
 
     target = torch.full((1, 3, 8, 8), 0.7)
 
     def objective(x: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"total": (x - target).pow(2).mean()}
 
-    cfg = {"optimizer": "lbfgs", "iterations": 20, "lr": 1.0}
-    run = optimize_from_config(torch.full((1, 3, 8, 8), 0.2), objective, cfg)
+    x0 = torch.full((1, 3, 8, 8), 0.2)
+    run = optimize_timed(x0, objective, optimizer="lbfgs", iterations=20, lr=1.0)
     assert run.before["total"] == pytest.approx(0.25)
     assert run.after["total"] < 1e-6 and run.seconds > 0
     torch.testing.assert_close(run.image, target, atol=1e-3, rtol=0)
     assert len(run.history["total"]) <= 20
 
 
-def test_stylize_timed_returns_the_forward_pass_and_a_median_time():
-    from vizlab.methods.fast_style import stylize_timed
+def test_stylize_timed_passes_each_image_once():
+    from vizlab.style.train import stylize_timed
 
     net = TransformerNet((8, 8, 16), 1).eval()
-    x = torch.rand(1, 3, 16, 16)
-    out, seconds = stylize_timed(net, x, repeats=3)
+    x = torch.rand(2, 3, 16, 16)
+    out, seconds = stylize_timed(net, x)
     torch.testing.assert_close(out, net(x))
-    assert seconds > 0
+    assert len(seconds) == 2 and min(seconds) > 0
+
+
+def test_style_total_variation_is_the_regularizer_tv2_per_channel():
+    """One TV: the style prior is the pre-image TV^2 (beta 2) scaled by the channel count."""
+    from vizlab.regularizers.penalties import TotalVariation
+    from vizlab.style import total_variation
+
+    x = torch.rand(2, 3, 9, 7)
+    torch.testing.assert_close(total_variation(x), TotalVariation(2.0, V=1.0)(x) / 3)
+    assert total_variation(torch.full((1, 3, 5, 5), 0.3)).item() == 0.0

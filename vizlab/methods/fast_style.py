@@ -5,116 +5,102 @@ stylize any image with one forward pass. ``method.checkpoint=<path>`` skips trai
 
 from __future__ import annotations
 
+import statistics
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
-from omegaconf import DictConfig
-from tqdm.auto import tqdm
 
 from vizlab.data.reference_set import photo_set
 from vizlab.methods.base import Method, Result, RunContext
-from vizlab.methods.texture import working_size
+from vizlab.methods.style_options import check_layers
 from vizlab.models.wrapper import InputSpec
 from vizlab.plotting import curves, grid, labelled_grid
+from vizlab.schema import check_positive, check_range, require
 from vizlab.style import (
     PerceptualLoss,
     TransformerNet,
     image_tensor,
     load_transformer,
     save_transformer,
-    total_variation,
 )
-from vizlab.style.checks import positive_int
 from vizlab.style.layers import content_layers, style_layers
+from vizlab.style.size import working_size
+from vizlab.style.train import stylize_timed, train_transformer
 
 
-def run_directory(cfg: DictConfig) -> Path:
-    """Hydra's output directory of this run, else ``method.output_dir``."""
+def run_directory(output_dir: str | None) -> Path:
+    """Hydra's output directory of this run, else ``output_dir``."""
     try:
         from hydra.core.hydra_config import HydraConfig
 
         return Path(HydraConfig.get().runtime.output_dir)
     except Exception:  # noqa: BLE001 - not running under @hydra.main
-        return Path(cfg.get("output_dir") or "outputs/fast_style")
+        return Path(output_dir or "outputs/fast_style")
 
 
-def train_transformer(
-    net: TransformerNet,
-    loss: PerceptualLoss,
-    images: torch.Tensor,
-    *,
-    steps: int,
-    batch_size: int,
-    lr: float,
-    content_weight: float,
-    style_weight: float,
-    tv_weight: float,
-    generator: torch.Generator,
-    progress: bool = False,
-) -> dict[str, list[float]]:
-    """Adam on the perceptual loss over random mini-batches (with horizontal flips) of
-    ``images``; returns the per-step loss terms."""
-    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
-    history: dict[str, list[float]] = {}
-    net.train()
-    for _ in tqdm(range(steps), desc="fast style training", disable=not progress, leave=False):
-        idx = torch.randint(len(images), (batch_size,), generator=generator)
-        batch = images[idx]
-        flip = torch.rand(batch_size, generator=generator) < 0.5
-        batch = torch.where(flip.view(-1, 1, 1, 1).to(batch.device), batch.flip(-1), batch)
-        targets = loss.content_targets(batch)
-        out = net(batch)
-        feats = loss.features(out)
-        terms = {
-            "content": content_weight * loss.content_loss(feats, targets).mean(),
-            "style": style_weight * loss.style_loss(feats).mean(),
-            "tv": tv_weight * total_variation(out).mean(),
-        }
-        total = terms["content"] + terms["style"] + terms["tv"]
-        optimizer.zero_grad()
-        total.backward()
-        optimizer.step()
-        terms["total"] = total
-        for name, value in terms.items():
-            history.setdefault(name, []).append(float(value.detach()))
-    net.eval()
-    return history
+@dataclass
+class FastStyleOptions:
+    name: str
+    style: str
+    style_size: int | None
+    checkpoint: str | None
+    output_dir: str | None
+    train_size: int
+    steps: int
+    batch_size: int
+    lr: float
+    channels: list[int]
+    residual_blocks: int
+    style_layers: Any  # auto or a list of layer names
+    style_layer_weights: list[float] | None
+    content_layers: Any  # auto or a list of layer names
+    content_weight: float
+    style_weight: float
+    tv_weight: float
+    seed: int
 
-
-@torch.no_grad()
-def stylize_timed(
-    net: TransformerNet, x: torch.Tensor, repeats: int = 3
-) -> tuple[torch.Tensor, float]:
-    """One forward pass of ``x`` and its time in seconds: the median of ``repeats`` timed
-    passes, so one scheduling hiccup on a shared CPU does not decide the reported time."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = net(x)
-        times.append(time.perf_counter() - start)
-    return out, sorted(times)[len(times) // 2]
+    def __post_init__(self) -> None:
+        if self.style_size is not None:
+            check_positive("style_size", self.style_size, integer=True)
+        for key in ("train_size", "steps", "batch_size", "residual_blocks"):
+            check_positive(key, getattr(self, key), integer=True)
+        check_positive("lr", self.lr)
+        require(
+            len(self.channels) == 3 and all(c > 0 for c in self.channels),
+            "channels",
+            self.channels,
+            "must be three positive widths, e.g. [16, 32, 64]",
+        )
+        check_layers("style_layers", self.style_layers)
+        check_layers("content_layers", self.content_layers)
+        for key in ("content_weight", "style_weight", "tv_weight"):
+            check_range(key, getattr(self, key), 0.0)
 
 
 class FastStyle(Method):
     name = "fast_style"
     description = "Train a feed-forward style network, then stylize in one pass (Johnson 2016)"
+    Options = FastStyleOptions
 
     def run(self, ctx: RunContext) -> Result:
-        cfg, model = ctx.method_cfg, ctx.model
+        opts: FastStyleOptions = ctx.options
+        model = ctx.model
         loss = PerceptualLoss(
             model,
-            style_layers(model, cfg.get("style_layers")),
-            content_layers(model, cfg.get("content_layers")),
-            cfg.get("style_layer_weights"),
+            style_layers(model, opts.style_layers),
+            content_layers(model, opts.content_layers),
+            opts.style_layer_weights,
         )
-        if cfg.get("checkpoint"):
-            net, meta = load_transformer(cfg.checkpoint)
-            style_name = str(meta.get("style", cfg.style))
-            metrics = {"trained": False, "checkpoint": str(Path(cfg.checkpoint).expanduser())}
+        if opts.checkpoint:
+            net, meta = load_transformer(opts.checkpoint)
+            style_name = str(meta.get("style", opts.style))
+            metrics = {"trained": False, "checkpoint": str(Path(opts.checkpoint).expanduser())}
             history: dict[str, list[float]] = {}
         else:
-            style_name = str(cfg.style)
+            style_name = opts.style
             net, metrics, history = self._train(ctx, loss, style_name)
         metrics["style"] = style_name
         return self._stylize(ctx, net.to(ctx.device), loss, style_name, metrics, history)
@@ -125,13 +111,14 @@ class FastStyle(Method):
     ) -> tuple[TransformerNet, dict, dict[str, list[float]]]:
         """Train a new network on the built-in photos (+ quadrant crops) and save it into the
         run directory; returns it with its training metrics and loss history."""
-        cfg, model = ctx.method_cfg, ctx.model
-        steps = positive_int(cfg, "steps", 100)
-        train_size = working_size(ctx, positive_int(cfg, "train_size", 128))[0]
-        net = TransformerNet(tuple(cfg.channels), int(cfg.residual_blocks)).to(ctx.device)
+        opts: FastStyleOptions = ctx.options
+        model = ctx.model
+        steps = opts.steps
+        train_size = working_size(model, opts.train_size)[0]
+        net = TransformerNet(tuple(opts.channels), opts.residual_blocks).to(ctx.device)
         spec = InputSpec((train_size, train_size), (0.5,) * 3, (0.5,) * 3, "bicubic", 1.0)
         images, _ = photo_set(spec, crops=True)
-        style = image_tensor(style_name, cfg.get("style_size") or train_size)
+        style = image_tensor(style_name, opts.style_size or train_size)
         loss.set_style(style.to(ctx.device))
         start = time.perf_counter()
         history = train_transformer(
@@ -139,18 +126,18 @@ class FastStyle(Method):
             loss,
             images.to(ctx.device),
             steps=steps,
-            batch_size=positive_int(cfg, "batch_size", 4),
-            lr=float(cfg.lr),
-            content_weight=float(cfg.content_weight),
-            style_weight=float(cfg.style_weight),
-            tv_weight=float(cfg.get("tv_weight", 0.0)),
+            batch_size=opts.batch_size,
+            lr=opts.lr,
+            content_weight=opts.content_weight,
+            style_weight=opts.style_weight,
+            tv_weight=opts.tv_weight,
             generator=ctx.generator(),
             progress=ctx.progress,
         )
         seconds = time.perf_counter() - start
         path = save_transformer(
             net,
-            run_directory(cfg) / f"fast_style_{Path(style_name).stem}.pt",
+            run_directory(opts.output_dir) / f"fast_style_{Path(style_name).stem}.pt",
             style=style_name,
             model=model.name,
             style_layers=loss.style_layers,
@@ -175,16 +162,13 @@ class FastStyle(Method):
     def _stylize(ctx, net, loss, style_name, metrics, history) -> Result:
         content = ctx.references.images.to(ctx.device)
         with torch.no_grad():
-            net(content[:1])  # warm-up, not timed
-            timed = [stylize_timed(net, content[i : i + 1]) for i in range(len(content))]
-            out = torch.cat([o for o, _ in timed])
-            times = [t for _, t in timed]
+            out, times = stylize_timed(net, content)
             size = tuple(content.shape[-2:])
             loss.set_style(image_tensor(style_name, size).to(ctx.device))
             style_before = loss.style_loss(loss.features(content, loss.style_layers))
             style_after = loss.style_loss(loss.features(out, loss.style_layers))
         metrics.update(
-            stylize_ms_per_image=1000 * sum(times) / len(times),
+            stylize_ms_per_image=1000 * statistics.median(times),
             stylize_size=size[0],
             style_loss_content_images=style_before.mean().item(),
             style_loss_stylized=style_after.mean().item(),

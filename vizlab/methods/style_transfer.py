@@ -4,40 +4,77 @@ layers, L = alpha L_content + beta L_style (+ an optional TV prior), by L-BFGS o
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 
 from vizlab.methods.base import Method, Result, RunContext
-from vizlab.methods.texture import working_size
+from vizlab.methods.style_options import check_layers, check_optimization
 from vizlab.plotting import curves, grid, labelled_grid
+from vizlab.schema import check_choice, check_positive, check_range
 from vizlab.style import PerceptualLoss, image_tensor, total_variation
-from vizlab.style.checks import one_of
 from vizlab.style.layers import content_layers, style_layers
-from vizlab.style.optimize import optimize_from_config
+from vizlab.style.optimize import optimize_timed
+from vizlab.style.size import working_size
+
+INITS = ("content", "noise")
+
+
+@dataclass
+class StyleTransferOptions:
+    name: str
+    style: str
+    style_size: int | None
+    size: int | None
+    style_layers: Any  # auto or a list of layer names
+    style_layer_weights: list[float] | None
+    content_layers: Any  # auto or a list of layer names
+    content_weight: float
+    style_weight: float
+    tv_weight: float
+    init: str
+    optimizer: str
+    lr: float
+    iterations: int
+    seed: int
+
+    def __post_init__(self) -> None:
+        check_optimization(self)
+        check_layers("style_layers", self.style_layers)
+        check_layers("content_layers", self.content_layers)
+        for key in ("style_size", "size"):
+            if getattr(self, key) is not None:
+                check_positive(key, getattr(self, key), integer=True)
+        for key in ("content_weight", "style_weight", "tv_weight"):
+            check_range(key, getattr(self, key), 0.0)
+        check_choice("init", self.init, INITS)
 
 
 class StyleTransfer(Method):
     name = "style_transfer"
     description = "Content + Gram style loss image optimization (Gatys et al. 2016)"
+    Options = StyleTransferOptions
 
     def run(self, ctx: RunContext) -> Result:
-        cfg, model = ctx.method_cfg, ctx.model
-        size = working_size(ctx, cfg.get("size"))
+        opts: StyleTransferOptions = ctx.options
+        model = ctx.model
+        size = working_size(model, opts.size)
         content = ctx.references.images.to(ctx.device)
         if tuple(content.shape[-2:]) != size:
             content = F.interpolate(content, size=size, mode="bicubic", antialias=True)
             content = content.clamp(0, 1)
-        style = image_tensor(str(cfg.style), cfg.get("style_size") or size).to(ctx.device)
+        style = image_tensor(opts.style, opts.style_size or size).to(ctx.device)
         loss = PerceptualLoss(
             model,
-            style_layers(model, cfg.get("style_layers")),
-            content_layers(model, cfg.get("content_layers")),
-            cfg.get("style_layer_weights"),
+            style_layers(model, opts.style_layers),
+            content_layers(model, opts.content_layers),
+            opts.style_layer_weights,
         )
         loss.set_style(style)
         targets = loss.content_targets(content)
-        alpha, beta = float(cfg.content_weight), float(cfg.style_weight)
-        tv_weight = float(cfg.get("tv_weight", 0.0))
+        alpha, beta, tv_weight = opts.content_weight, opts.style_weight, opts.tv_weight
 
         def objective(x: torch.Tensor) -> dict[str, torch.Tensor]:
             feats = loss.features(x)
@@ -50,28 +87,30 @@ class StyleTransfer(Method):
             terms["total"] = torch.stack(list(terms.values())).sum()
             return terms
 
-        if one_of(cfg, "init", ("content", "noise"), "content") == "content":
+        if opts.init == "content":
             x0 = content
         else:
             x0 = torch.rand(content.shape, generator=ctx.generator()).to(content)
-        run = optimize_from_config(
+        run = optimize_timed(
             x0,
             objective,
-            cfg,
+            optimizer=opts.optimizer,
+            iterations=opts.iterations,
+            lr=opts.lr,
             baseline=content,
             progress=ctx.progress,
-            desc=f"style transfer {cfg.style}",
+            desc=f"style transfer {opts.style}",
         )
         x, before, after = run.image, run.before, run.after
         metrics = {
-            "style": str(cfg.style),
+            "style": opts.style,
             "content_images": list(ctx.references.names),
             "style_layers": loss.style_layers,
             "content_layers": loss.content_layers,
             "content_weight": alpha,
             "style_weight": beta,
-            "optimizer": str(cfg.optimizer),
-            "iterations": int(cfg.iterations),
+            "optimizer": opts.optimizer,
+            "iterations": opts.iterations,
             "size": size[0],
             "style_loss_content_image": before["style"] / beta if beta else 0.0,
             "style_loss_final": after["style"] / beta if beta else 0.0,
@@ -84,7 +123,7 @@ class StyleTransfer(Method):
         tiles = torch.cat([torch.stack([content[i], style_tile[0], x[i]]) for i in range(n)])
         labels = []
         for name in ctx.references.names:
-            labels += [f"content: {name}", f"style: {cfg.style}", "stylized"]
+            labels += [f"content: {name}", f"style: {opts.style}", "stylized"]
         return Result(
             images={"stylized": grid(x.cpu(), nrow=n), "comparison": grid(tiles.cpu(), nrow=3)},
             metrics=metrics,

@@ -3,68 +3,66 @@ matrices of a texture image over chosen layers, by L-BFGS or Adam."""
 
 from __future__ import annotations
 
-import logging
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 
-from vizlab.errors import VizlabError
 from vizlab.methods.base import Method, Result, RunContext
+from vizlab.methods.style_options import check_layers, check_optimization
 from vizlab.plotting import curves, grid, labelled_grid
+from vizlab.schema import check_positive, check_range
 from vizlab.style import PerceptualLoss, image_tensor, total_variation
-from vizlab.style.checks import positive_int
 from vizlab.style.layers import style_layers
-from vizlab.style.optimize import optimize_from_config
+from vizlab.style.optimize import optimize_timed
+from vizlab.style.size import working_size
 
-log = logging.getLogger(__name__)
 
+@dataclass
+class TextureOptions:
+    name: str
+    source: str
+    source_size: int | None
+    size: int | None
+    layers: Any  # auto or a list of layer names
+    layer_weights: list[float] | None
+    optimizer: str
+    lr: float
+    iterations: int
+    init_scale: float
+    tv_weight: float
+    num_samples: int
+    seed: int
 
-def working_size(ctx: RunContext, value) -> tuple[int, int]:
-    """``method.size`` (int) or the model's working input size. A ViT needs sides that are
-    multiples of its patch size: other sizes are rounded to the nearest multiple (with a
-    warning), so the CNN-sized defaults (128 px) also work for e.g. DINOv2's 14 px patches.
-    A ViT built without ``dynamic_img_size`` takes only its own input size."""
-    size = (int(value), int(value)) if value else tuple(ctx.model.spec.size)
-    embed = getattr(ctx.model.module, "patch_embed", None)
-    if embed is None:
-        return size
-    patch = tuple(embed.patch_size)
-    if size[0] % patch[0] or size[1] % patch[1]:
-        fitted = tuple(max(p, p * round(s / p)) for s, p in zip(size, patch))
-        log.warning(
-            "method.size=%s is not a multiple of %s's %d px patches: using %d x %d instead.",
-            value,
-            ctx.model.name,
-            patch[0],
-            fitted[0],
-            fitted[1],
-        )
-        size = fitted
-    own = tuple(embed.img_size)
-    if getattr(embed, "strict_img_size", False) and size != own:
-        raise VizlabError(
-            f"method.size={value} does not fit {ctx.model.name}, which takes only {own[0]} px "
-            "images (built without dynamic_img_size). Use method.size=null or "
-            f"method.size={own[0]}."
-        )
-    return size
+    def __post_init__(self) -> None:
+        check_optimization(self)
+        check_layers("layers", self.layers)
+        for key in ("source_size", "size"):
+            if getattr(self, key) is not None:
+                check_positive(key, getattr(self, key), integer=True)
+        check_range("init_scale", self.init_scale, 0.0, 1.0)
+        check_range("tv_weight", self.tv_weight, 0.0)
+        check_positive("num_samples", self.num_samples, integer=True)
 
 
 class Texture(Method):
     name = "texture"
     description = "Gram-matrix texture synthesis from a texture photo (Gatys et al. 2015)"
+    Options = TextureOptions
 
     def run(self, ctx: RunContext) -> Result:
-        cfg, model = ctx.method_cfg, ctx.model
-        size = working_size(ctx, cfg.get("size"))
-        source = image_tensor(str(cfg.source), cfg.get("source_size") or size, "method.source")
+        opts: TextureOptions = ctx.options
+        model = ctx.model
+        size = working_size(model, opts.size)
+        source = image_tensor(opts.source, opts.source_size or size, "method.source")
         source = source.to(ctx.device)
-        layers = style_layers(model, cfg.get("layers"))
-        loss = PerceptualLoss(model, layers, style_weights=cfg.get("layer_weights"))
+        layers = style_layers(model, opts.layers)
+        loss = PerceptualLoss(model, layers, style_weights=opts.layer_weights)
         loss.set_style(source)
-        n = positive_int(cfg, "num_samples", 1)
+        n = opts.num_samples
         noise = torch.rand((n, 3, *size), generator=ctx.generator()).to(ctx.device)
-        x0 = 0.5 + float(cfg.get("init_scale", 0.1)) * (noise - 0.5)
-        tv_weight = float(cfg.get("tv_weight", 0.0))
+        x0 = 0.5 + opts.init_scale * (noise - 0.5)
+        tv_weight = opts.tv_weight
 
         def objective(x: torch.Tensor) -> dict[str, torch.Tensor]:
             terms = {k: v.mean() for k, v in loss.style_terms(loss.features(x)).items()}
@@ -74,15 +72,21 @@ class Texture(Method):
                 terms["total"] = terms["total"] + terms["tv"]
             return terms
 
-        run = optimize_from_config(
-            x0, objective, cfg, progress=ctx.progress, desc=f"texture {cfg.source}"
+        run = optimize_timed(
+            x0,
+            objective,
+            optimizer=opts.optimizer,
+            iterations=opts.iterations,
+            lr=opts.lr,
+            progress=ctx.progress,
+            desc=f"texture {opts.source}",
         )
         x, initial, final, seconds = run.image, run.before, run.after, run.seconds
         metrics = {
-            "source": str(cfg.source),
+            "source": opts.source,
             "layers": layers,
-            "optimizer": str(cfg.optimizer),
-            "iterations": int(cfg.iterations),
+            "optimizer": opts.optimizer,
+            "iterations": opts.iterations,
             "size": size[0],
             "gram_loss_initial": _gram(initial),
             "gram_loss_final": _gram(final),
@@ -95,7 +99,7 @@ class Texture(Method):
         )
         shown_source = torch.nn.functional.interpolate(source, size=size, mode="area")
         tiles = torch.cat([shown_source, x]).cpu()
-        labels = [f"source: {cfg.source}"] + [
+        labels = [f"source: {opts.source}"] + [
             f"synthesized {i + 1}, Gram loss {_gram(final):.3g}" for i in range(n)
         ]
         return Result(

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from tqdm.auto import tqdm
@@ -98,17 +97,18 @@ class Optimized:
     seconds: float
 
 
-def optimize_from_config(
+def optimize_timed(
     x0: torch.Tensor,
     objective: Objective,
-    cfg: Mapping[str, Any],
     *,
+    optimizer: str = "lbfgs",
+    iterations: int = 200,
+    lr: float = 1.0,
     baseline: torch.Tensor | None = None,
     progress: bool = False,
     desc: str = "optimize",
 ) -> Optimized:
-    """:func:`optimize_image` with ``method.optimizer``, ``method.iterations`` and
-    ``method.lr`` from ``cfg``, timed, with the objective's terms evaluated at ``baseline``
+    """:func:`optimize_image`, timed, with the objective's terms evaluated at ``baseline``
     (default ``x0``) before and at the result after (the shared loop of the texture and
     style-transfer methods)."""
     with torch.no_grad():
@@ -117,9 +117,9 @@ def optimize_from_config(
     x, history = optimize_image(
         x0,
         objective,
-        optimizer=str(cfg["optimizer"]),
-        iterations=int(cfg["iterations"]),
-        lr=float(cfg["lr"]),
+        optimizer=optimizer,
+        iterations=iterations,
+        lr=lr,
         progress=progress,
         desc=desc,
     )

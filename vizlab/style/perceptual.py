@@ -11,6 +11,7 @@ import torch
 
 from vizlab.errors import VizlabError
 from vizlab.models.wrapper import VisionModel
+from vizlab.regularizers.penalties import TotalVariation
 from vizlab.style.gram import gram_loss, gram_matrix
 
 
@@ -94,8 +95,8 @@ class PerceptualLoss:
 
 
 def total_variation(x: torch.Tensor) -> torch.Tensor:
-    """Mean squared difference of neighbouring pixels per image (smoothness prior used by
-    Johnson et al. 2016 and Mahendran & Vedaldi's TV^2)."""
-    dx = (x[..., :, 1:] - x[..., :, :-1]).pow(2).flatten(1).mean(1)
-    dy = (x[..., 1:, :] - x[..., :-1, :]).pow(2).flatten(1).mean(1)
-    return dx + dy
+    """Squared total variation per image, averaged over pixels and channels: the TV^2 prior of
+    Mahendran & Vedaldi (Sect. 3.2.2, :class:`vizlab.regularizers.penalties.TotalVariation`
+    with beta = 2 and V^2 = the channel count) on [0, 1] images, the smoothness term of
+    Johnson et al. 2016."""
+    return TotalVariation(beta=2.0, V=x.shape[1] ** 0.5)(x)
