@@ -7,7 +7,6 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from omegaconf import OmegaConf
 from torch import nn
 
 from vizlab.errors import VizlabError
@@ -183,12 +182,7 @@ def test_transfer_metrics_rank_under_other_models():
 
 
 def test_transfer_model_list_skips_the_visualized_model():
-    ctx = SimpleNamespace(
-        cfg=OmegaConf.create({"model": {"name": "tf_efficientnet_lite1"}}),
-        method_cfg=OmegaConf.create({}),
-        device=torch.device("cpu"),
-    )
-    assert transfer_model_names(ctx) == ["efficientnet_lite2"]
-    ctx.method_cfg = OmegaConf.create({"transfer_models": ["no_such_model"]})
+    names = ["efficientnet_lite1", "efficientnet_lite2"]
+    assert transfer_model_names(names, "tf_efficientnet_lite1") == ["efficientnet_lite2"]
     with pytest.raises(VizlabError, match="no_such_model"):
-        transfer_model_names(ctx)
+        transfer_model_names(["no_such_model"], "tf_efficientnet_lite1")

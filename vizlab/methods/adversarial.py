@@ -195,7 +195,7 @@ class Adversarial(Method):
             metrics[f"{name}_clean_top5"] = topk_labels(clean_logits[i : i + 1])[0]
             metrics[f"{name}_adv_top5"] = topk_labels(adv_logits[i : i + 1])[0]
         adv_pred = adv_logits.argmax(-1).cpu()
-        for other_name in transfer_model_names(ctx):
+        for other_name in transfer_model_names(opts.transfer_models, str(ctx.cfg.model.name)):
             other = transfer_model(other_name, ctx.device, opts.transfer_size)
             metrics.update(
                 adversarial_transfer(

@@ -22,7 +22,6 @@ from vizlab.errors import VizlabError
 from vizlab.models.loading import load_named_model, named_model_config
 from vizlab.models.wrapper import VisionModel
 
-DEFAULT_TRANSFER_MODELS = ("efficientnet_lite1", "efficientnet_lite2")
 OPTION = "method.transfer_models"
 
 
@@ -79,14 +78,13 @@ def transfer_model(
     return load_named_model(name, device, size, option=OPTION)
 
 
-def transfer_model_names(ctx: Any) -> list[str]:
-    """``method.transfer_models`` (default: lite1, lite2), without the visualized model."""
-    names = ctx.method_cfg.get("transfer_models", list(DEFAULT_TRANSFER_MODELS))
+def transfer_model_names(names: Sequence[str] | str | None, own: str) -> list[str]:
+    """The conf/model names of ``names`` without the visualized model ``own`` (also when
+    named by an alias) and without repeats."""
     if names is None:
         return []
     if isinstance(names, str):
         names = [names]
-    own = str(ctx.cfg.model.name)
     out = []
     for name in names:
         name = str(name)
@@ -94,6 +92,15 @@ def transfer_model_names(ctx: Any) -> list[str]:
         if cfg_name != own and name not in out:
             out.append(name)
     return out
+
+
+def configured_transfer_models(ctx: Any) -> list[str]:
+    """A run's ``method.transfer_models`` (typed options when the method declares them)
+    without the run's own model."""
+    names = getattr(ctx.options, "transfer_models", None)
+    if names is None:
+        names = ctx.method_cfg.transfer_models
+    return transfer_model_names(names, str(ctx.cfg.model.name))
 
 
 def transfer_metrics(
@@ -121,7 +128,7 @@ def transfer_metrics(
     if isinstance(models, dict):
         loaded = dict(models)
     else:
-        names = list(models) if models is not None else transfer_model_names(ctx)
+        names = list(models) if models is not None else configured_transfer_models(ctx)
         loaded = {n: transfer_model(n, ctx.device) for n in names}
     metrics: dict[str, Any] = {"transfer_models": list(loaded)}
     top1, top5 = [], []
