@@ -56,7 +56,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    from tests.conftest import compose
+    from vizlab.api import context
     from vizlab.attribution import (
         GradCAM,
         Gradient,
@@ -65,9 +65,8 @@ def main() -> None:
         default_cam_layer,
     )
     from vizlab.data.images import builtin_photo, preprocess
-    from vizlab.runner import load_model
 
-    vm = load_model(compose(f"data.size={args.size}"), torch.device("cpu"))
+    vm = context(f"data.size={args.size}", "device=cpu").model
     model = vm.module
     x = vm.units.unit_to_model(preprocess(builtin_photo("chelsea"), vm.spec)[None])
     with torch.no_grad():

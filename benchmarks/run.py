@@ -57,11 +57,12 @@ def vizlab_step(overrides: list[str], steps: int) -> float:
     """Seconds per step of a full vizlab activation-maximization run: the median step time
     that the run itself logs (``ms_per_step``, timed around each step of the loop, so set-up
     such as M over the photo set or the C calibration is excluded)."""
-    from tests.conftest import make_context
+    from vizlab.api import context
     from vizlab.methods.activation_max import ActivationMax
 
-    ActivationMax().run(make_context(*overrides, "method.iterations=2"))  # set-up, warm-up
-    metrics = ActivationMax().run(make_context(*overrides, f"method.iterations={steps}")).metrics
+    quiet = ("progress=false", "logger=local")
+    ActivationMax().run(context(*overrides, *quiet, "method.iterations=2"))  # set-up, warm-up
+    metrics = ActivationMax().run(context(*overrides, *quiet, f"method.iterations={steps}")).metrics
     return metrics["ms_per_step"] / 1e3
 
 
@@ -102,10 +103,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    from tests.conftest import compose
-    from vizlab.runner import load_model
+    from vizlab.api import context
 
-    model = load_model(compose(f"data.size={args.size}"), torch.device("cpu"))
+    model = context(f"data.size={args.size}", "device=cpu").model
     rows = []
     for layer in args.layers.split(","):
         common = [

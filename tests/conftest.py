@@ -47,20 +47,11 @@ def compose(*overrides: str):
     return cli_compose(list(overrides))
 
 
-def make_context(*overrides: str):
+def make_context(*overrides: str, model=None):
     """A RunContext for the composed config (no progress bars, local logging only)."""
-    from vizlab.devices import resolve_device
-    from vizlab.methods.base import RunContext
-    from vizlab.runner import load_model
+    from vizlab.api import context
 
-    from vizlab import registry
-    from vizlab.schema import typed
-
-    cfg = compose(*overrides, "progress=false", "logger=local")
-    method_cls = registry.load(cfg.method.name)  # typed options, as the runner does
-    options = typed(method_cls.Options, cfg.method, "method") if method_cls.Options else None
-    model = load_model(cfg, resolve_device(cfg.get("device")))
-    return RunContext(cfg, model, progress=False, options=options)
+    return context(*overrides, "progress=false", "logger=local", model=model)
 
 
 @pytest.fixture
