@@ -78,12 +78,12 @@ def context(*overrides: str, model: nn.Module | VisionModel | None = None) -> Ru
     from vizlab.devices import resolve_device
     from vizlab.methods.base import RunContext
     from vizlab.runner import load_model
-    from vizlab.schema import typed
+    from vizlab.validate import validate_config
 
     _check_model(model)
     cfg = compose_run(overrides, model)
     method_cls = registry.load(cfg.method.name)
-    options = typed(method_cls.Options, cfg.method, "method") if method_cls.Options else None
+    options = validate_config(cfg, method_cls)  # what the runner checks, before the model loads
     vision_model = load_model(cfg, resolve_device(cfg.get("device")), model)
     return RunContext(cfg, vision_model, progress=bool(cfg.get("progress")), options=options)
 
