@@ -331,7 +331,7 @@ def test_activation_max_raises_token_target_and_diversity_separates(ctx_factory,
         "target.tokens=patch_mean",
         "regularizers=none",  # the data term alone: the paper's prior needs ~300 steps
     )
-    start = ActivationMax().run(ctx_factory(*token_target, "method.iterations=0"))
+    start = ActivationMax().run(ctx_factory(*token_target, "method.iterations=1"))
     end = ActivationMax().run(ctx_factory(*token_target, "method.iterations=10"))
     start = torch.tensor(start.metrics["achieved_activation_per_image"])
     achieved = torch.tensor(end.metrics["achieved_activation_per_image"])

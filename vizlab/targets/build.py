@@ -6,12 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import reduce
 from pathlib import Path
+from typing import Any
 
 import torch
-from omegaconf import DictConfig, ListConfig
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from vizlab.errors import VizlabError
 from vizlab.models.wrapper import OUTPUT, VisionModel
+from vizlab.schema import OptionError
 from vizlab.targets.objectives import (
     ChannelObjective,
     DirectionObjective,
@@ -21,6 +23,8 @@ from vizlab.targets.objectives import (
     Objective,
     TokenDimObjective,
 )
+from vizlab.targets.schema import PluginTarget, validate_target
+from vizlab.targets.schema import parse_indices as _parse_indices
 from vizlab.targets.tokens import TokenLayout, describe, parse_tokens
 
 KINDS = (
@@ -69,21 +73,13 @@ class TargetSpec:
         return [f"{self.layer}:{i}" for i in self.indices]
 
 
-def parse_indices(index) -> list[int] | None:
-    """An int, a list of ints, or a range string like '0:16' (end exclusive)."""
-    if index is None:
-        return None
-    if isinstance(index, (list, tuple, ListConfig)):
-        return [int(i) for i in index]
-    if isinstance(index, str) and ":" in index:
-        start, stop = (int(p) for p in index.split(":", 1))
-        return list(range(start, stop))
+def parse_indices(index: Any, key: str = "target.index") -> list[int] | None:
+    """An int, a non-empty list of ints, or a range string like '0:16' (end exclusive); a
+    bad value is a :class:`VizlabError` naming ``key`` (see :mod:`vizlab.targets.schema`)."""
     try:
-        return [int(index)]
-    except (TypeError, ValueError) as err:
-        raise VizlabError(
-            f"target.index={index!r} is not an int, a list of ints or a range 'start:stop'."
-        ) from err
+        return _parse_indices(index, key)
+    except OptionError as err:
+        raise VizlabError(f"Invalid value {key}={index!r}: {err.valid}.") from None
 
 
 def _num_units(model: VisionModel, layer: str, shape: tuple[int, ...]) -> int:
@@ -132,11 +128,16 @@ def _token_layout(
     return None
 
 
-def build_target(cfg: DictConfig, model: VisionModel) -> TargetSpec:
-    """A :class:`TargetSpec` from the ``target`` config (kinds: see ``KINDS``)."""
-    kind = cfg.get("kind", "layer")
-    if kind not in KINDS:
-        raise VizlabError(f"target.kind='{kind}' is unknown. Known: {', '.join(KINDS)}.")
+def build_target(cfg: DictConfig | dict, model: VisionModel, prefix: str = "target") -> TargetSpec:
+    """A :class:`TargetSpec` from the ``target`` config (kinds: see ``KINDS``, or a kind
+    registered by a plugin under the ``vizlab.targets`` entry-point group). The config is
+    checked by :func:`validate_target` first; what needs the model is checked here."""
+    checked = validate_target(cfg, prefix)
+    if isinstance(checked, PluginTarget):
+        return _plugin_target(checked, model)
+    if not isinstance(cfg, DictConfig):
+        cfg = OmegaConf.create(cfg)
+    kind = checked.kind
     if kind == "composite":
         return _composite(cfg, model)
     layer = _layer_of(cfg, kind, model)
@@ -230,7 +231,7 @@ def _direction(
     """A direction in channel space: ``vector`` (list, file, or random) over all channels, or
     over ``channels`` only."""
     n = _num_units(model, layer, shape)
-    channels = parse_indices(cfg.get("channels"))
+    channels = parse_indices(cfg.get("channels"), "target.channels")
     if channels is not None and any(not 0 <= c < n for c in channels):
         raise VizlabError(f"target.channels={channels} must lie in 0..{n - 1} for '{layer}'.")
     size = len(channels) if channels is not None else n
@@ -281,6 +282,26 @@ def _load_vector(path: str) -> torch.Tensor:
     return torch.from_numpy(np.loadtxt(file, ndmin=1)).float()
 
 
+def _plugin_target(checked: PluginTarget, model: VisionModel) -> TargetSpec:
+    """A plugin's target: its factory ``(options, model)`` returns an :class:`Objective`
+    (its units from the options' ``index``, if any) or a full :class:`TargetSpec`."""
+    from vizlab import registry
+
+    made = registry.load_entry("vizlab.targets", checked.kind)(checked.options, model)
+    if isinstance(made, TargetSpec):
+        return made
+    if not isinstance(made, Objective):
+        raise VizlabError(
+            f"The target plugin '{checked.kind}' returned {type(made).__name__}, not a "
+            "vizlab Objective or TargetSpec."
+        )
+    opts = checked.options
+    index = opts.get("index") if isinstance(opts, dict) else getattr(opts, "index", None)
+    layers = [layer for layer in made.layers if layer != OUTPUT] or [OUTPUT]
+    layer = model.deepest(layers) if len(layers) > 1 else layers[0]
+    return TargetSpec(checked.kind, layer, parse_indices(index), made)
+
+
 def _composite(cfg: DictConfig, model: VisionModel) -> TargetSpec:
     """A weighted sum of terms, each a target config plus ``weight`` (lucid's a + 0.5 * b).
 
@@ -303,7 +324,8 @@ def _composite(cfg: DictConfig, model: VisionModel) -> TargetSpec:
             raise VizlabError(
                 f"target.terms[{k}].weight={term.get('weight')!r} is not a number."
             ) from err
-        parts.append((weight, build_target(term, model)))
+        node = OmegaConf.masked_copy(term, [key for key in term if key != "weight"])
+        parts.append((weight, build_target(node, model, f"target.terms[{k}]")))
     counts = sorted({s.num_units for _, s in parts if s.num_units > 1})
     if len(counts) > 1:
         raise VizlabError(
@@ -342,7 +364,7 @@ def _mask(cfg: DictConfig, shape: tuple[int, ...], layer: str) -> torch.Tensor |
         spatial[y0 : y0 + k, x0 : x0 + k] = 1
         mask = mask * spatial
     if channels is not None:
-        chans = parse_indices(channels) or []
+        chans = parse_indices(channels, "target.mask_channels") or []
         c = shape[1]
         if any(not 0 <= i < c for i in chans):
             raise VizlabError(f"target.mask_channels must be in 0..{c - 1} for '{layer}'.")
