@@ -89,7 +89,7 @@ class Embedding(Method):
                 metrics[f"trustworthiness_{algo}_{space}"] = float(
                     trustworthiness(x, points[space, algo], n_neighbors=n_trust)
                 )
-                if images.labels is not None and len(np.unique(images.labels)) > 1:
+                if images.labels is not None and 1 < len(np.unique(images.labels)) < len(images):
                     metrics[f"silhouette_{algo}_{space}"] = float(
                         silhouette_score(points[space, algo], images.labels)
                     )
