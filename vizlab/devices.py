@@ -4,9 +4,12 @@ numeric precision of the model's forward pass."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 import torch
+from torch.overrides import TorchFunctionMode
 
 from vizlab.errors import VizlabError
 
@@ -105,3 +108,78 @@ def autocast(device: torch.device | str, precision: str | None) -> Iterator[None
         return
     with torch.autocast(device_type=torch.device(device).type, dtype=dtype):
         yield
+
+
+FACTORIES = tuple(
+    getattr(torch, name)
+    for name in (
+        "arange", "as_tensor", "asarray", "bartlett_window", "blackman_window", "empty",
+        "empty_strided", "eye", "full", "hamming_window", "hann_window", "kaiser_window",
+        "linspace", "logspace", "ones", "rand", "randint", "randn", "randperm", "range",
+        "scalar_tensor", "tensor", "tril_indices", "triu_indices", "zeros",
+    )
+    if hasattr(torch, name)
+)  # fmt: skip
+"""torch functions that make a tensor on the default device unless given ``device=``."""
+
+_TORCH_DIR = str(Path(torch.__file__).parent)
+
+
+class MisplacedTensorError(RuntimeError):
+    """A tensor was created without an explicit device while placement was being checked."""
+
+
+class DefaultDeviceGuard(TorchFunctionMode):
+    """Flags every tensor made by a factory (``torch.zeros``, ``torch.tensor``, ...) without an
+    explicit ``device=`` in code outside torch itself. On a GPU such a tensor lands on the CPU
+    while the model is on the GPU -- a device mix (an error) or work on the wrong device (a
+    copy per step) -- so a method under this guard on a CPU machine shows what it would do on
+    a GPU. ``strict`` raises at the offending line; else the places are collected in
+    ``violations`` (``"torch.zeros(...) without device= in path.py:function:line"``).
+    Not flagged: factories called by torch's own code (e.g. building an ``nn.Module`` that
+    is then moved with ``.to(device)``), and draws from an explicit ``generator=`` (vizlab's
+    seeded generators live on the CPU by design, so a seed gives the same start on any
+    device; the draw is moved to the model's device once)."""
+
+    def __init__(self, strict: bool = True, allow: Iterable[str] = ()):
+        """``allow``: ``"vizlab/path.py:function"`` places whose host-side tensors are meant
+        (e.g. a colour lookup table for an image already moved to the host)."""
+        super().__init__()
+        self.strict = strict
+        self.allow = frozenset(allow)
+        self.violations: list[str] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if (
+            func in FACTORIES
+            and kwargs.get("device") is None
+            and kwargs.get("generator") is None
+            and not _from_tensor(func, args)
+        ):
+            caller = sys._getframe(1)
+            code = caller.f_code
+            place = f"{_short(code.co_filename)}:{code.co_name}"
+            if not code.co_filename.startswith(_TORCH_DIR) and place not in self.allow:
+                where = f"{place}:{caller.f_lineno}"
+                message = f"torch.{func.__name__}(...) without device= in {where}"
+                if self.strict:
+                    raise MisplacedTensorError(
+                        f"{message}: on a GPU this tensor would be on the CPU, away from the "
+                        "model; pass device=<the model's device> (or device='cpu' for host-side "
+                        "work that stays there)."
+                    )
+                if message not in self.violations:
+                    self.violations.append(message)
+        return func(*args, **kwargs)
+
+
+def _from_tensor(func, args) -> bool:
+    """``torch.as_tensor(t)`` / ``torch.asarray(t)`` of a tensor keep its device."""
+    return func in (torch.as_tensor, torch.asarray) and bool(args) and torch.is_tensor(args[0])
+
+
+def _short(filename: str) -> str:
+    """``vizlab/x/y.py`` for files of the package (else the full path)."""
+    parts = Path(filename).parts
+    return "/".join(parts[parts.index("vizlab") :]) if "vizlab" in parts else filename
