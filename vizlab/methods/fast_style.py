@@ -9,16 +9,15 @@ import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from vizlab.data.reference_set import photo_set
 from vizlab.methods.base import Method, Result, RunContext
-from vizlab.methods.style_options import check_layers
+from vizlab.methods.style_options import PerceptualOptions
 from vizlab.models.wrapper import InputSpec
 from vizlab.plotting import curves, grid, labelled_grid
-from vizlab.schema import check_positive, check_range, require
+from vizlab.schema import check_positive, require
 from vizlab.style import (
     PerceptualLoss,
     TransformerNet,
@@ -42,10 +41,7 @@ def run_directory(output_dir: str | None) -> Path:
 
 
 @dataclass
-class FastStyleOptions:
-    name: str
-    style: str
-    style_size: int | None
+class FastStyleOptions(PerceptualOptions):
     checkpoint: str | None
     output_dir: str | None
     train_size: int
@@ -54,17 +50,9 @@ class FastStyleOptions:
     lr: float
     channels: list[int]
     residual_blocks: int
-    style_layers: Any  # auto or a list of layer names
-    style_layer_weights: list[float] | None
-    content_layers: Any  # auto or a list of layer names
-    content_weight: float
-    style_weight: float
-    tv_weight: float
-    seed: int
 
     def __post_init__(self) -> None:
-        if self.style_size is not None:
-            check_positive("style_size", self.style_size, integer=True)
+        super().__post_init__()
         for key in ("train_size", "steps", "batch_size", "residual_blocks"):
             check_positive(key, getattr(self, key), integer=True)
         check_positive("lr", self.lr)
@@ -74,10 +62,6 @@ class FastStyleOptions:
             self.channels,
             "must be three positive widths, e.g. [16, 32, 64]",
         )
-        check_layers("style_layers", self.style_layers)
-        check_layers("content_layers", self.content_layers)
-        for key in ("content_weight", "style_weight", "tv_weight"):
-            check_range(key, getattr(self, key), 0.0)
 
 
 class FastStyle(Method):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from vizlab.schema import check_choice, check_positive, require
+from vizlab.schema import check_choice, check_positive, check_range, require
 from vizlab.style.optimize import OPTIMIZERS
 
 
@@ -23,3 +24,28 @@ def check_optimization(options: Any) -> None:
     check_choice("optimizer", options.optimizer, OPTIMIZERS)
     check_positive("lr", options.lr)
     check_positive("iterations", options.iterations, integer=True)
+
+
+@dataclass
+class PerceptualOptions:
+    """The style image and the perceptual loss alpha L_content + beta L_style + TV of style
+    transfer (Gatys et al. 2016) and fast style transfer (Johnson et al. 2016)."""
+
+    name: str
+    style: str
+    style_size: int | None
+    style_layers: Any  # auto or a list of layer names
+    style_layer_weights: list[float] | None
+    content_layers: Any  # auto or a list of layer names
+    content_weight: float
+    style_weight: float
+    tv_weight: float
+    seed: int
+
+    def __post_init__(self) -> None:
+        if self.style_size is not None:
+            check_positive("style_size", self.style_size, integer=True)
+        check_layers("style_layers", self.style_layers)
+        check_layers("content_layers", self.content_layers)
+        for key in ("content_weight", "style_weight", "tv_weight"):
+            check_range(key, getattr(self, key), 0.0)

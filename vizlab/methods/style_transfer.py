@@ -5,15 +5,14 @@ layers, L = alpha L_content + beta L_style (+ an optional TV prior), by L-BFGS o
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from vizlab.methods.base import Method, Result, RunContext
-from vizlab.methods.style_options import check_layers, check_optimization
+from vizlab.methods.style_options import PerceptualOptions, check_optimization
 from vizlab.plotting import curves, grid, labelled_grid
-from vizlab.schema import check_choice, check_positive, check_range
+from vizlab.schema import check_choice, check_positive
 from vizlab.style import PerceptualLoss, image_tensor, total_variation
 from vizlab.style.layers import content_layers, style_layers
 from vizlab.style.optimize import optimize_timed
@@ -23,32 +22,18 @@ INITS = ("content", "noise")
 
 
 @dataclass
-class StyleTransferOptions:
-    name: str
-    style: str
-    style_size: int | None
+class StyleTransferOptions(PerceptualOptions):
     size: int | None
-    style_layers: Any  # auto or a list of layer names
-    style_layer_weights: list[float] | None
-    content_layers: Any  # auto or a list of layer names
-    content_weight: float
-    style_weight: float
-    tv_weight: float
     init: str
     optimizer: str
     lr: float
     iterations: int
-    seed: int
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         check_optimization(self)
-        check_layers("style_layers", self.style_layers)
-        check_layers("content_layers", self.content_layers)
-        for key in ("style_size", "size"):
-            if getattr(self, key) is not None:
-                check_positive(key, getattr(self, key), integer=True)
-        for key in ("content_weight", "style_weight", "tv_weight"):
-            check_range(key, getattr(self, key), 0.0)
+        if self.size is not None:
+            check_positive("size", self.size, integer=True)
         check_choice("init", self.init, INITS)
 
 
