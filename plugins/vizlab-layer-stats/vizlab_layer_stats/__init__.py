@@ -2,17 +2,34 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
+from matplotlib.figure import Figure
 
 from vizlab.methods.base import Method, Result, RunContext
-from vizlab.plotting import plt
+from vizlab.schema import check_positive, typed
+
+
+@dataclass
+class LayerStatsOptions:
+    """``top_k`` >= 1 channels listed by mean activation (a plugin's options, typed)."""
+
+    name: str
+    top_k: int
+    seed: int
+
+    def __post_init__(self) -> None:
+        check_positive("top_k", self.top_k, integer=True)
 
 
 class LayerStats(Method):
     name = "layer_stats"
     description = "Per-channel mean and sparsity of a layer over the reference images"
+    Options = LayerStatsOptions
 
     def run(self, ctx: RunContext) -> Result:
+        opts = ctx.options or typed(LayerStatsOptions, ctx.cfg.method, "method")
         model, layer = ctx.model, ctx.target.layer
         images = model.units.unit_to_model(ctx.references.images.to(ctx.device))
         with torch.inference_mode():
@@ -21,9 +38,10 @@ class LayerStats(Method):
         per_channel = act.flatten(2) if act.dim() > 2 else act.unsqueeze(-1)
         mean = per_channel.mean(dim=(0, 2)).cpu()
         inactive = (per_channel <= 0).float().mean(dim=(0, 2)).cpu()
-        k = min(int(ctx.method_cfg.get("top_k", 16)), mean.numel())
+        k = min(opts.top_k, mean.numel())
         top = mean.topk(k)
-        fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+        fig = Figure(figsize=(10, 3.2))
+        axes = fig.subplots(1, 2)
         axes[0].bar(range(mean.numel()), mean.numpy(), width=1.0)
         axes[0].set_title(f"{layer}: mean activation per channel", fontsize=9)
         axes[1].hist(inactive.numpy(), bins=20)
