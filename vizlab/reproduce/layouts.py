@@ -1,0 +1,440 @@
+"""How each reproduced figure is drawn and tabulated from its jobs (papers' layouts)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from matplotlib.figure import Figure
+
+from vizlab.reproduce.figures import layer_curves, tile_figure
+from vizlab.reproduce.jobs import Job
+from vizlab.reproduce.naming import class_name, model_label, photo_names, unit_indices
+
+
+@dataclass
+class Rendering:
+    figures: dict[str, Figure] = field(default_factory=dict)
+    markdown: str = ""
+
+
+Layout = Callable[[list[Job], str], Rendering]
+
+
+def _axis_values(jobs: Sequence[Job], key: str) -> list[str]:
+    seen: list[str] = []
+    for job in jobs:
+        value = job.axis(key)
+        if value not in seen:
+            seen.append(value)
+    return seen
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _pct(value: float | None, ci: float | None = None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.1f} ± {ci:.1f}" if ci is not None else f"{value:.1f}"
+
+
+def _first(job: Job, key: str, i: int = 0):
+    return job.tensors[key][i]
+
+
+# --- Mahendran & Vedaldi ------------------------------------------------------------------
+
+
+def fig3_tv_beta(jobs: list[Job], paper: str) -> Rendering:
+    photo = photo_names(jobs[0])[0]
+    cols = ["reference"] + [f"β = {j.axis('regularizers.tv.beta')}" for j in jobs]
+    tiles = {(photo, "reference"): _first(jobs[0], "reference")}
+    captions = {}
+    for job, col in zip(jobs, cols[1:]):
+        tiles[photo, col] = _first(job, "preimage")
+        captions[photo, col] = f"err {job.metrics['reconstruction_error']:.1f}%"
+    layer = jobs[0].metrics.get("layer", "")
+    fig = tile_figure([photo], cols, tiles, f"TV^β prior, inversion of {layer}", captions)
+    rows = [
+        [
+            j.axis("regularizers.tv.beta"),
+            _pct(j.metrics["reconstruction_error"]),
+            f"{j.metrics['naturalness_hist_intersection']:.3f}",
+        ]
+        for j in jobs
+    ]
+    text = _table(["β", "reconstruction error %", "gradient-histogram intersection"], rows)
+    note = (
+        "\n\nThe paper shows this figure qualitatively (spikes at β = 1, removed at "
+        "β = 1.5 and 2) and gives no numbers."
+    )
+    return Rendering({"tiles": fig}, text + note)
+
+
+def _by_layer_and_C(jobs: list[Job]) -> tuple[list[str], list[str], dict]:
+    layers = _axis_values(jobs, "target.layer")
+    cs = sorted(_axis_values(jobs, "method.C"), key=lambda c: -float(c))
+    cell = {(j.axis("target.layer"), j.axis("method.C")): j for j in jobs}
+    return layers, cs, cell
+
+
+def _series(layers, cs, cell, key: str, scale: float = 1.0):
+    return {
+        f"C = {c}": [
+            cell[layer, c].metrics.get(key) * scale if (layer, c) in cell else None
+            for layer in layers
+        ]
+        for c in cs
+    }
+
+
+def fig6_inversion_quality(jobs: list[Job], paper: str) -> Rendering:
+    layers, cs, cell = _by_layer_and_C(jobs)
+    curves = layer_curves(
+        layers,
+        [
+            (
+                "reconstruction error %",
+                _series(layers, cs, cell, "reconstruction_error"),
+                _series(layers, cs, cell, "reconstruction_error_ci95"),
+            ),
+            (
+                "std over random starts (points)",
+                _series(layers, cs, cell, "reconstruction_error_std_inits"),
+                None,
+            ),
+            (
+                "classification consistency",
+                _series(layers, cs, cell, "classification_consistency"),
+                None,
+            ),
+        ],
+        "Fig. 6: error, std over starts, classification consistency by layer",
+    )
+    any_job = jobs[0]
+    photo = photo_names(any_job)[0]
+    inits = int(any_job.metrics.get("num_inits", 1))
+    tiles, captions = {}, {}
+    for layer in layers:
+        tiles[layer, "reference"] = _first(any_job, "reference")
+        for c in cs:
+            if (layer, c) in cell:
+                job = cell[layer, c]
+                tiles[layer, f"C = {c}"] = _first(job, "preimage")
+                err = job.metrics["reconstruction_error_per_image"][0]
+                captions[layer, f"C = {c}"] = f"err {err:.1f}%"
+    grid = tile_figure(
+        layers,
+        ["reference"] + [f"C = {c}" for c in cs],
+        tiles,
+        f"Pre-images of {photo} (first of {inits} starts) by layer and C",
+        captions,
+    )
+    rows = []
+    for layer in layers:
+        for c in cs:
+            if (layer, c) not in cell:
+                rows.append([layer, c, "not run", "", ""])
+                continue
+            m = cell[layer, c].metrics
+            rows.append(
+                [
+                    layer,
+                    c,
+                    _pct(m["reconstruction_error"], m["reconstruction_error_ci95"]),
+                    f"{m['reconstruction_error_std_inits']:.2f}",
+                    f"{m.get('classification_consistency', float('nan')):.2f}",
+                ]
+            )
+    table = _table(
+        ["layer", "C", "error % (95 % CI over photos)", "std over starts", "consistency"], rows
+    )
+    return Rendering(
+        {"curves": curves, "tiles": grid}, table + "\n\n" + fig6_verdict(layers, cs, cell)
+    )
+
+
+def fig6_verdict(layers, cs, cell) -> str:
+    """The paper's pattern (Sect. 5.2.2, AlexNet): at each layer's best C the error stays in
+    10-20 %, consistency above 0.8, std over starts about 2 points or less for C != 1."""
+    rows = []
+    for layer in layers:
+        done = [c for c in cs if (layer, c) in cell]
+        if not done:
+            continue
+        best = min(done, key=lambda c: cell[layer, c].metrics["reconstruction_error"])
+        m = cell[layer, best].metrics
+        err, cons = m["reconstruction_error"], m.get("classification_consistency", 0.0)
+        stds = [
+            cell[layer, c].metrics["reconstruction_error_std_inits"] for c in done if float(c) >= 20
+        ]
+        std_max = max(stds) if stds else float("nan")
+        ok = err <= 20 and cons >= 0.8 and (not stds or std_max <= 2)
+        rows.append(
+            [layer, best, f"{err:.1f}", f"{cons:.2f}", f"{std_max:.2f}", "yes" if ok else "**no**"]
+        )
+    header = [
+        "layer",
+        "best C (of those run)",
+        "error %",
+        "consistency",
+        "max std, C ≥ 20",
+        "paper's pattern",
+    ]
+    return (
+        "Paper's pattern per layer (error ≤ 20 % at the best C, consistency ≥ 0.8, std over "
+        "starts ≤ 2 points for C ≥ 20):\n\n" + _table(header, rows)
+    )
+
+
+def fig7_naturalness(jobs: list[Job], paper: str) -> Rendering:
+    layers, cs, cell = _by_layer_and_C(jobs)
+    curves = layer_curves(
+        layers,
+        [
+            (
+                "gradient-histogram intersection",
+                _series(layers, cs, cell, "naturalness_hist_intersection"),
+                None,
+            )
+        ],
+        "Fig. 7: naturalness of the pre-images by layer and C",
+    )
+    rows = [
+        [layer]
+        + [
+            f"{cell[layer, c].metrics['naturalness_hist_intersection']:.3f}"
+            if (layer, c) in cell
+            else "–"
+            for c in cs
+        ]
+        for layer in layers
+    ]
+    return Rendering({"curves": curves}, _table(["layer"] + [f"C = {c}" for c in cs], rows))
+
+
+TABLE2_PAPER = {"hog": (36.6, 3.4), "hogb": (11.6, 0.9), "dsift": (9.4, 1.7)}
+DESCRIPTOR_NAMES = {"hog": "HOG", "hogb": "HOGb", "dsift": "DSIFT"}
+
+
+def table2_descriptors(jobs: list[Job], paper: str) -> Rendering:
+    rows, tiles, captions = [], {}, {}
+    photos = photo_names(jobs[0])[:3]
+    cols = ["reference"] + [DESCRIPTOR_NAMES.get(j.axis("model"), j.axis("model")) for j in jobs]
+    for job, col in zip(jobs, cols[1:]):
+        m = job.metrics
+        ref = TABLE2_PAPER.get(job.axis("model"))
+        rows.append(
+            [
+                col,
+                f"{ref[0]} ± {ref[1]}" if ref else "–",
+                _pct(m["reconstruction_error"], m["reconstruction_error_ci95"]),
+            ]
+        )
+        for i, photo in enumerate(photos):
+            tiles[photo, "reference"] = _first(job, "reference", i)
+            tiles[photo, col] = _first(job, "preimage", i)
+            captions[photo, col] = f"err {m['reconstruction_error_per_image'][i]:.1f}%"
+    fig = tile_figure(photos, cols, tiles, "Table 2: pre-images of HOG, HOGb and DSIFT", captions)
+    text = _table(
+        ["representation", "paper (100 ILSVRC val images)", "vizlab (these photos)"], rows
+    )
+    return Rendering({"tiles": fig}, text)
+
+
+def layers_by_model(jobs: list[Job], paper: str) -> Rendering:
+    models = _axis_values(jobs, "model")
+    layers = _axis_values(jobs, "target.layer")
+    tiles, captions, rows = {}, {}, []
+    labels = {m: model_label(m, paper) for m in models}
+    for job in jobs:
+        row, layer = labels[job.axis("model")], job.axis("target.layer")
+        tiles[row, "reference"] = _first(job, "reference")
+        tiles[row, layer] = _first(job, "preimage")
+        err = job.metrics["reconstruction_error"]
+        captions[row, layer] = f"err {err:.1f}%"
+    for model in models:
+        cells = {j.axis("target.layer"): j for j in jobs if j.axis("model") == model}
+        rows.append(
+            [labels[model]]
+            + [
+                _pct(cells[l].metrics["reconstruction_error"]) if l in cells else "–"
+                for l in layers
+            ]
+        )
+    photo = photo_names(jobs[0])[0]
+    fig = tile_figure(
+        [labels[m] for m in models],
+        ["reference"] + layers,
+        tiles,
+        f"Figs. 9-11: inversions of {photo} from every depth",
+        captions,
+    )
+    return Rendering(
+        {"tiles": fig}, "Reconstruction error %:\n\n" + _table(["model"] + layers, rows)
+    )
+
+
+def starts_by_photo(jobs: list[Job], paper: str) -> Rendering:
+    tiles, rows, names = {}, [], []
+    for job in jobs:
+        inits = int(job.metrics.get("num_inits", 1))
+        layer = job.axis("target.layer") or job.metrics.get("layer", "")
+        for i, photo in enumerate(photo_names(job)):
+            row = f"{photo}, {layer}"
+            names.append(row)
+            tiles[row, "reference"] = _first(job, "reference", i)
+            for k in range(inits):
+                tiles[row, f"start {k + 1}"] = _first(job, "preimage", i * inits + k)
+        rows.append(
+            [
+                layer,
+                _pct(job.metrics["reconstruction_error"]),
+                f"{job.metrics['reconstruction_error_std_inits']:.2f}",
+            ]
+        )
+    inits = int(jobs[0].metrics.get("num_inits", 1))
+    cols = ["reference"] + [f"start {k + 1}" for k in range(inits)]
+    fig = tile_figure(names, cols, tiles, "Fig. 12: pre-images from different random starts")
+    return Rendering({"tiles": fig}, _table(["layer", "error %", "std over starts"], rows))
+
+
+def one_row_by_axis(key: str, label: Callable[[str], str], title: str) -> Layout:
+    """Reference then one pre-image per value of ``key`` (Figs. 13 and 14)."""
+
+    def render(jobs: list[Job], paper: str) -> Rendering:
+        photo = photo_names(jobs[0])[0]
+        cols = ["reference"] + [label(j.axis(key)) for j in jobs]
+        tiles = {(photo, "reference"): _first(jobs[0], "reference")}
+        captions = {}
+        rows = []
+        for job, col in zip(jobs, cols[1:]):
+            tiles[photo, col] = _first(job, "preimage")
+            err = job.metrics["reconstruction_error"]
+            captions[photo, col] = f"err {err:.1f}%"
+            rows.append([col, _pct(err)])
+        fig = tile_figure([photo], cols, tiles, title, captions)
+        return Rendering({"tiles": fig}, _table(["mask", "error % (inside the mask)"], rows))
+
+    return render
+
+
+def units_grid(row_keys: Sequence[str], title: str, col: Callable[[int], str]) -> Layout:
+    """Activation maximization: one row per value of ``row_keys``, one column per unit."""
+
+    def render(jobs: list[Job], paper: str) -> Rendering:
+        tiles, names, rows, cols = {}, [], [], []
+        for job in jobs:
+            parts = []
+            for key in row_keys:
+                value = job.axis(key)
+                parts.append(model_label(value, paper) if key == "model" else value)
+            row = ", ".join(p for p in parts if p) or str(job.metrics.get("layer", ""))
+            names.append(row)
+            units = unit_indices(job)
+            inits = int(job.metrics.get("num_inits", 1))
+            for u, unit in enumerate(units):
+                for k in range(inits):
+                    name = col(unit) + (f", start {k + 1}" if inits > 1 else "")
+                    if name not in cols:
+                        cols.append(name)
+                    tiles[row, name] = _first(job, "visualization", u * inits + k)
+            m = job.metrics
+            cells = [row, f"{m.get('activation_relative_to_max', float('nan')):.1f}"]
+            if "target_probability" in m:
+                cells.append(f"{m['target_probability']:.2f}")
+            rows.append(cells)
+        fig = tile_figure(names, cols, tiles, title)
+        header = ["row", "activation / max over the photos"]
+        if any("target_probability" in j.metrics for j in jobs):
+            header.append("target probability")
+        return Rendering({"tiles": fig}, _table(header, rows))
+
+    return render
+
+
+def units_by_start(jobs: list[Job], paper: str) -> Rendering:
+    job = jobs[0]
+    inits = int(job.metrics.get("num_inits", 1))
+    units = unit_indices(job)
+    layer = job.metrics.get("layer") or (job.config.target.layer if job.config is not None else "")
+    tiles = {}
+    rows = [f"{layer} channel {u}" for u in units]
+    cols = [f"start {k + 1}" for k in range(inits)]
+    for u, row in enumerate(rows):
+        for k, col in enumerate(cols):
+            tiles[row, col] = _first(job, "visualization", u * inits + k)
+    fig = tile_figure(rows, cols, tiles, "Fig. 18: activation maximization from different starts")
+    sim = job.metrics.get("gram_similarity")
+    text = f"Gram-matrix similarity of one unit's starts: {sim:.3f}" if sim is not None else ""
+    return Rendering({"tiles": fig}, text)
+
+
+def caricatures(jobs: list[Job], paper: str) -> Rendering:
+    layers = _axis_values(jobs, "target.layer")
+    photos = photo_names(jobs[0])
+    tiles, rows = {}, []
+    for job in jobs:
+        layer = job.axis("target.layer")
+        for i, photo in enumerate(photos):
+            tiles[photo, "reference"] = _first(job, "reference", i)
+            tiles[photo, layer] = _first(job, "caricature", i)
+        m = job.metrics
+        rows.append(
+            [layer, f"{m['inner_product_ratio_before']:.2f}", f"{m['inner_product_ratio']:.2f}"]
+        )
+    fig = tile_figure(photos, ["reference"] + layers, tiles, "Figs. 20-21: caricatures by layer")
+    header = ["layer", "<Phi(x), Phi0>/Z at the photo", "after caricaturization"]
+    return Rendering({"tiles": fig}, _table(header, rows))
+
+
+# --- the AM paper ------------------------------------------------------------------------
+
+
+def am_adversarial(jobs: list[Job], paper: str) -> Rendering:
+    job = jobs[0]
+    m = job.metrics
+    targets = [int(t) for t in m["target_classes"]]
+    photos = photo_names(job)[:3]
+    k = len(targets)
+    tiles, captions, cols = {}, {}, ["original"]
+    for t in targets:
+        cols += [f"δ ×10 → {class_name(t)}", f"→ {class_name(t)}"]
+    for i, photo in enumerate(photos):
+        tiles[photo, "original"] = job.tensors["original"][i * k]
+        for j, t in enumerate(targets):
+            r = i * k + j
+            delta = job.tensors["perturbation"][r]
+            tiles[photo, f"δ ×10 → {class_name(t)}"] = (0.5 + 10 * delta).clamp(0, 1)
+            tiles[photo, f"→ {class_name(t)}"] = job.tensors["adversarial"][r]
+            ok = m.get(f"{photo}_to_{t}_success")
+            captions[photo, f"→ {class_name(t)}"] = "reached" if ok else "not reached"
+    fig = tile_figure(photos, cols, tiles, "Fig. 9: AM adversarial examples", captions)
+    settings = _table(
+        ["model", "ε", "step", "λ", "steps", "success rate"],
+        [
+            ["ResNet50V2 (paper)", 0.01, 0.01, "1e-4", 30, "not given"],
+            ["ViT-B/16 (paper)", 0.05, 0.01, "1e-4", 30, "not given"],
+            [
+                f"{m.get('model', '')} (vizlab)",
+                m.get("eps"),
+                m.get("step_size"),
+                m.get("tv_weight"),
+                m.get("steps"),
+                f"{m['success_rate']:.2f} ({m['num_attacks']} attacks)",
+            ],
+        ],
+    )
+    per_target = _table(
+        ["target class", "success rate"],
+        [[class_name(t), f"{m.get(f'success_rate_{t}', float('nan')):.2f}"] for t in targets],
+    )
+    norms = (
+        f"Mean L∞ {m['linf_mean']:.4f}, mean L2 {m.get('l2_mean', float('nan')):.2f}; target rank "
+        f"{m['target_rank_before_mean']:.0f} → {m['target_rank_mean']:.1f} on average."
+    )
+    return Rendering({"tiles": fig}, settings + "\n\n" + per_target + "\n\n" + norms)
