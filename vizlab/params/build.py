@@ -94,9 +94,18 @@ def build_param(
             )
         canvas = reflect_pad(init.to(device), margin)
     request = ParamRequest(
-        units, spec, batch, (h, w), margin, canvas, generators, device, float(B),
-        float(B_plus) if B_plus is not None else 2.0 * float(B), float(init_scale),
-    )  # fmt: skip
+        units,
+        spec,
+        batch,
+        (h, w),
+        margin=margin,
+        canvas=canvas,
+        generators=generators,
+        device=device,
+        B=float(B),
+        B_plus=float(B_plus) if B_plus is not None else 2.0 * float(B),
+        init_scale=float(init_scale),
+    )
     param = _build(options, request)
     param.optimizer = options.optimizer
     param.penalties = bool(options.penalties)

@@ -149,6 +149,5 @@ def optimize(
         final = jitter.crop(param.paper(), jitter.center()).detach().clone()
         extras = {k: jitter.crop(v, jitter.center()).clone() for k, v in param.extras().items()}
     if not interrupted:
-        check_finite(total, 0.0 if bool(torch.isfinite(final).all()) else float("nan"),
-                     final, final.new_zeros(1), {})  # fmt: skip
+        check_finite(total, float(final.sum()), final, final.new_zeros(1), {})
     return PreImageTrace(final, history, extras, step_seconds, interrupted)
