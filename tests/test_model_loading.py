@@ -80,3 +80,50 @@ def test_channels_last_is_on_for_cnns_only_and_changes_no_result():
 def test_no_offline_weights_for_other_models():
     with pytest.raises(VizlabError, match="no offline weights"):
         build_model(OmegaConf.create({"name": "resnet18", "offline_weights": True}))
+
+
+def test_the_model_schema_names_the_bad_key_and_what_is_valid():
+    from vizlab.models.schema import validate_model
+
+    cases = {
+        "Unknown key model.nme": {"name": "x", "nme": "y"},
+        r"model.input.std\[1\]=-0.2": {"name": "x", "input": {"std": [0.2, -0.2, 0.2]}},
+        "model.input.size='big'": {"name": "x", "input": {"size": "big"}},
+        "model.input.range=": {"name": "x", "input": {"range": [1, 0]}},
+        "model.pretrained=True: applies to timm models only": {
+            "name": "x",
+            "_target_": "torchvision.models.resnet18",
+            "pretrained": True,
+        },
+    }
+    for message, node in cases.items():
+        with pytest.raises(VizlabError, match=message):
+            validate_model(node)
+    typed = validate_model({"name": "x", "input": {"size": [32, 48]}})
+    assert typed.input.hw == (32, 48) and typed.input.mean == [0.485, 0.456, 0.406]
+
+
+def test_a_factory_builds_any_module_with_its_kwargs_and_seed():
+    cfg = {
+        "name": "r18",
+        "_target_": "torchvision.models.resnet18",
+        "kwargs": {"weights": None, "num_classes": 3},
+        "init_seed": 5,
+    }
+    a, b = build_model(OmegaConf.create(cfg)), build_model(OmegaConf.create(cfg))
+    assert a.fc.out_features == 3 and not a.training
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert a.conv1.weight.is_contiguous(memory_format=torch.channels_last)  # auto: a CNN
+
+
+def test_a_bad_factory_is_one_clear_error():
+    with pytest.raises(VizlabError, match="model._target_='torchvision.models.resnet1000'"):
+        build_model(OmegaConf.create({"name": "x", "_target_": "torchvision.models.resnet1000"}))
+    with pytest.raises(VizlabError, match="returned a dict, not a torch.nn.Module"):
+        build_model(OmegaConf.create({"name": "x", "_target_": "builtins.dict"}))
+    with pytest.raises(VizlabError, match="unexpected keyword"):
+        build_model(
+            OmegaConf.create(
+                {"name": "x", "_target_": "torchvision.models.resnet18", "kwargs": {"depth": 3}}
+            )
+        )
