@@ -217,9 +217,20 @@ def _execute(
             loggers.log_result(result)
         finally:
             loggers.finish()
+            _note_logger_failures(loggers, result, run_dir)
     release_figures(result)
     print_summary(result, run_dir)
     return result
+
+
+def _note_logger_failures(loggers: MultiLogger, result: Result, run_dir: Path) -> None:
+    """A remote logger that failed after the local files were written is noted in
+    ``metrics.json`` too (the local logger never fails silently: it raises)."""
+    if not loggers.failures or result.metrics.get("logger_failures") == loggers.failures:
+        return
+    result.metrics["logger_failures"] = dict(loggers.failures)
+    if (run_dir / METRICS_FILE).is_file():
+        LocalLogger(run_dir).write_metrics(result.metrics)
 
 
 def release_figures(result: Result) -> None:

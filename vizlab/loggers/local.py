@@ -63,6 +63,11 @@ class LocalLogger(Logger):
             path = self.run_dir / f"{name}.png"
             figure.savefig(path, dpi=110)
             self.files.append(path)
+        self.files.append(self.write_metrics(result.metrics))
+
+    def write_metrics(self, metrics: dict[str, Any]) -> Path:
+        """(Re)write ``metrics.json``: non-finite values as null, listed under
+        ``nonfinite_metrics``."""
         path = self.run_dir / "metrics.json"
-        write_json(path, flag_nonfinite(result.metrics))
-        self.files.append(path)
+        write_json(path, flag_nonfinite(metrics))
+        return path
