@@ -144,6 +144,13 @@ def build_model(cfg: DictConfig | ModelConfig) -> nn.Module:
             _load_state(
                 model, load_checkpoint_file(checkpoint), f"model.checkpoint='{checkpoint}'", name
             )
+    elif name == "module":
+        raise VizlabError(
+            "model=module stands for a model object passed from Python "
+            "(vizlab.run(..., model=net)). On the command line choose a model config "
+            "(model=efficientnet_lite0, model=torchvision, ...), a timm name (model.name=...) "
+            "or a factory (model._target_=my_pkg.build)."
+        )
     elif name in HANDCRAFTED:  # HOG as a network (M&V Sect. 4.1): no weights to load
         return prepare_for_visualization(build_handcrafted(name, **kwargs))
     elif checkpoint:
@@ -278,21 +285,23 @@ apart from the runner's one-model cache, so loading them never evicts the run's 
 
 
 def named_model_config(name: str, option: str = "model") -> DictConfig:
-    """``conf/model/<name>.yaml``; ``option`` names the setting that asked for it (errors)."""
+    """``conf/model/<name>.yaml`` of vizlab or of a plugin; ``option`` names the setting that
+    asked for it (errors)."""
+    from hydra_plugins.vizlab_searchpath.searchpath import plugin_conf_dirs
     from vizlab.config import config_dir
 
-    folder = config_dir() / "model"
-    file = folder / f"{name}.yaml"
-    if not file.is_file():
-        choices = sorted(p.stem for p in folder.glob("*.yaml"))
-        hint = nearest(name, choices)
-        raise VizlabError(
-            f"{option} contains {name!r}, which is not a model config. Valid: "
-            f"{format_choices(choices)} (files in conf/model/)"
-            + (f"; did you mean {hint[0]}?" if hint else ".")
-            + f" Use {option}=[] to use no extra model."
-        )
-    return OmegaConf.load(file)
+    folders = [config_dir() / "model", *(conf / "model" for conf in plugin_conf_dirs())]
+    for folder in folders:
+        if (folder / f"{name}.yaml").is_file():
+            return OmegaConf.load(folder / f"{name}.yaml")
+    choices = sorted({p.stem for folder in folders for p in folder.glob("*.yaml")} - {"module"})
+    hint = nearest(name, choices)
+    raise VizlabError(
+        f"{option} contains {name!r}, which is not a model config. Valid: "
+        f"{format_choices(choices)} (files in conf/model/ and plugins' conf/model/)"
+        + (f"; did you mean {hint[0]}?" if hint else ".")
+        + f" Use {option}=[] to use no extra model."
+    )
 
 
 def load_named_model(
