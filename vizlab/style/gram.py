@@ -6,12 +6,17 @@ import torch
 
 
 def as_channels_by_positions(features: torch.Tensor) -> torch.Tensor:
-    """N x C x H x W (CNN) or N x T x C (ViT tokens) -> N x C x M with M positions."""
+    """N x C x H x W (CNN), N x T x C (ViT tokens) or N x C (one position) -> N x C x M with
+    M positions."""
     if features.ndim == 4:
         return features.flatten(2)
     if features.ndim == 3:
         return features.transpose(1, 2)
-    raise ValueError(f"expected N x C x H x W or N x T x C features, got {tuple(features.shape)}")
+    if features.ndim == 2:
+        return features.unsqueeze(-1)
+    raise ValueError(
+        f"expected N x C x H x W, N x T x C or N x C features, got {tuple(features.shape)}"
+    )
 
 
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:

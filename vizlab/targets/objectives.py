@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from vizlab.models.wrapper import OUTPUT
+from vizlab.style.gram import gram_matrix
 from vizlab.targets.tokens import (
     TokenLayout,
     TokenSelection,
@@ -188,17 +189,6 @@ class DirectionObjective(Objective):
         return projected.flatten(1).mean(1) if projected.dim() > 1 else projected
 
 
-def gram_matrices(act: torch.Tensor) -> torch.Tensor:
-    """N x C x C Gram matrices over positions (N x C x H x W) or tokens (N x T x D)."""
-    if act.dim() == 2:
-        feats = act.unsqueeze(-1)
-    elif act.dim() == 3:  # ViT tokens: channels are the hidden dimensions
-        feats = act.transpose(1, 2)
-    else:
-        feats = act.flatten(2)
-    return feats @ feats.transpose(1, 2) / feats.shape[-1]
-
-
 def gram_similarity(act: torch.Tensor, group: int) -> torch.Tensor:
     """Per image, the mean cosine similarity of its Gram matrix with those of the other images
     in its group (consecutive runs of ``group`` images: one unit's initializations)."""
@@ -207,7 +197,7 @@ def gram_similarity(act: torch.Tensor, group: int) -> torch.Tensor:
         return act.new_zeros(n)
     if n % group:
         raise ValueError(f"batch of {n} does not divide into groups of {group}")
-    grams = torch.nn.functional.normalize(gram_matrices(act).flatten(1), dim=1, eps=1e-10)
+    grams = torch.nn.functional.normalize(gram_matrix(act).flatten(1), dim=1, eps=1e-10)
     grams = grams.view(n // group, group, -1)
     sim = grams @ grams.transpose(1, 2)  # groups x g x g
     off_diagonal = sim.sum(-1) - sim.diagonal(dim1=1, dim2=2)
