@@ -41,6 +41,13 @@ def minmax(x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
     return (x - lo) / (hi - lo).clamp_min(1e-12)
 
 
+def check_colormap(key: str, value: str) -> None:
+    """A schema check: ``value`` names a matplotlib colour map (raises with the names)."""
+    from vizlab.schema import check_choice
+
+    check_choice(key, value, sorted(matplotlib.colormaps))
+
+
 def colorize(maps01: torch.Tensor, cmap: str = "jet") -> torch.Tensor:
     """N x H x W values in [0, 1] -> N x 3 x H x W RGB through a matplotlib colour map
     (a 256-entry lookup table)."""

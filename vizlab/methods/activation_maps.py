@@ -7,21 +7,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import matplotlib
 import torch
 
 from vizlab.analysis.features import spatial_map
 from vizlab.analysis.plots import enlarge, tile_figure
 from vizlab.errors import VizlabError
 from vizlab.methods.base import Method, Result, RunContext
-from vizlab.plotting import colorize, grid, heat_overlay, minmax, resize_maps
+from vizlab.plotting import check_colormap, colorize, grid, heat_overlay, minmax, resize_maps
 from vizlab.schema import check_choice, check_positive, check_range
 
 SELECT = ("first", "top")
-
-
-def check_colormap(key: str, value: str) -> None:
-    check_choice(key, value, sorted(matplotlib.colormaps))
 
 
 @dataclass

@@ -16,9 +16,15 @@ from vizlab.attribution.attention import (
     normalized_entropy,
 )
 from vizlab.errors import VizlabError
-from vizlab.methods.activation_maps import check_colormap
 from vizlab.methods.base import Method, Result, RunContext
-from vizlab.plotting import grid, heat_overlay, labelled_grid, minmax, resize_maps
+from vizlab.plotting import (
+    check_colormap,
+    grid,
+    heat_overlay,
+    labelled_grid,
+    minmax,
+    resize_maps,
+)
 from vizlab.schema import check_choice, check_range, require
 from vizlab.targets.tokens import TokenLayout
 
