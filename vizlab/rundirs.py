@@ -19,11 +19,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from omegaconf import ListConfig, OmegaConf
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 SWEEP_FILE = "sweep.json"
 """Written into every sweep folder: the command's overrides and the key resume matches on."""
@@ -104,6 +106,39 @@ def job_name(override_dirname: Any) -> str:
         return safe
     digest = hashlib.sha1(text.encode()).hexdigest()[:10]
     return f"{safe[: JOB_NAME_LIMIT - 11].rstrip('._')}_{digest}"
+
+
+class RunFolderCheck(Callback):
+    """Hydra callback (conf/config.yaml: hydra.callbacks): create the run or sweep folder
+    before Hydra does, so a folder that cannot be written is one message and exit code 2
+    instead of Hydra's stack trace."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _create_or_exit(config, "hydra.run.dir")
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _create_or_exit(config, "hydra.sweep.dir")
+
+
+def _create_or_exit(config: DictConfig, key: str) -> None:
+    path: Any = "?"
+    try:
+        path = OmegaConf.select(config, key, throw_on_resolution_failure=True)
+        Path(str(path)).mkdir(parents=True, exist_ok=True)
+        return
+    except Exception as err:  # noqa: BLE001 - OSError, or one wrapped by the resolver
+        cause = err
+        while cause.__cause__ is not None or cause.__context__ is not None:
+            cause = cause.__cause__ or cause.__context__
+        reason = getattr(cause, "strerror", None) or str(cause)
+        where = getattr(cause, "filename", None) or path
+    print(
+        f"vizlab error: cannot create the run folder '{where}' ({reason}). Run from a folder "
+        f"you can write to (runs go to ./outputs) or choose one with {key}=/path/to/folder.",
+        file=sys.stderr,
+        flush=True,
+    )
+    raise SystemExit(2)
 
 
 def register_resolvers() -> None:
