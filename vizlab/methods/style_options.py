@@ -26,6 +26,12 @@ def check_optimization(options: Any) -> None:
     check_positive("iterations", options.iterations, integer=True)
 
 
+def optimization(options: Any) -> dict[str, Any]:
+    """The keyword arguments ``optimizer``, ``iterations`` and ``lr`` of
+    :func:`vizlab.style.optimize.optimize_timed` from a method's options."""
+    return dict(optimizer=options.optimizer, iterations=options.iterations, lr=options.lr)
+
+
 @dataclass
 class PerceptualOptions:
     """The style image and the perceptual loss alpha L_content + beta L_style + TV of style

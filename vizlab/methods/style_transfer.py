@@ -10,7 +10,11 @@ import torch
 import torch.nn.functional as F
 
 from vizlab.methods.base import Method, Result, RunContext
-from vizlab.methods.style_options import PerceptualOptions, check_optimization
+from vizlab.methods.style_options import (
+    PerceptualOptions,
+    check_optimization,
+    optimization,
+)
 from vizlab.plotting import curves, grid, labelled_grid
 from vizlab.schema import check_choice, check_positive
 from vizlab.style import PerceptualLoss, image_tensor, total_variation
@@ -79,9 +83,7 @@ class StyleTransfer(Method):
         run = optimize_timed(
             x0,
             objective,
-            optimizer=opts.optimizer,
-            iterations=opts.iterations,
-            lr=opts.lr,
+            **optimization(opts),
             baseline=content,
             progress=ctx.progress,
             desc=f"style transfer {opts.style}",

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from vizlab.methods.base import Method, Result, RunContext
-from vizlab.methods.style_options import check_layers, check_optimization
+from vizlab.methods.style_options import check_layers, check_optimization, optimization
 from vizlab.plotting import curves, grid, labelled_grid
 from vizlab.schema import check_positive, check_range
 from vizlab.style import PerceptualLoss, image_tensor, total_variation
@@ -75,9 +75,7 @@ class Texture(Method):
         run = optimize_timed(
             x0,
             objective,
-            optimizer=opts.optimizer,
-            iterations=opts.iterations,
-            lr=opts.lr,
+            **optimization(opts),
             progress=ctx.progress,
             desc=f"texture {opts.source}",
         )
