@@ -129,12 +129,14 @@ def validate_top_level(cfg: DictConfig) -> None:
 
     for key in cfg:
         if key not in TOP_LEVEL_KEYS:
-            hint = nearest(str(key), TOP_LEVEL_KEYS, n=1)
+            groups = [g for g in TOP_LEVEL_KEYS if isinstance(cfg.get(g), DictConfig)]
+            owners = [f"{g}.{key}" for g in groups if key in cfg.get(g)]
+            hint = owners or nearest(str(key), TOP_LEVEL_KEYS, n=1)
             raise VizlabError(
-                f"Unknown top-level key {key}={cfg.get(key)!r}. Valid top-level keys: "
-                f"{format_choices(TOP_LEVEL_KEYS, 20)}"
-                + (f" (did you mean {hint[0]}?)" if hint else "")
-                + "; method options go under method., e.g. method.iterations=50."
+                f"Unknown top-level key {key}={cfg.get(key)!r}"
+                + (f" (did you mean {' or '.join(hint)}?)" if hint else "")
+                + f". Valid top-level keys: {format_choices(TOP_LEVEL_KEYS, 20)}; options of a "
+                "group go under its name, e.g. method.iterations=50."
             )
     resolve_device(cfg.get("device"))
     if "precision" in cfg:
