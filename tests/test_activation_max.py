@@ -90,3 +90,53 @@ def test_auto_C_balances_the_gradients_and_does_not_depend_on_the_chunking(ctx_f
     xg = x[:1].clone().requires_grad_(True)
     (g_data,) = torch.autograd.grad(loss(xg).sum(), xg)  # unit 2
     torch.testing.assert_close(C1[2] * g_data.abs().mean(), 0.5 * g_prior.abs().mean())
+
+
+CHUNKED = (
+    "model=tiny_cnn",
+    "data.size=32",
+    "method=activation_max",
+    "method.iterations=2",
+    "method.reference_set=data",
+    "method.C=1",
+    "target=channel",
+    "target.layer=blocks.1",
+    "target.index=0:6",
+)
+
+
+def test_many_units_are_chunked_to_the_memory_budget(ctx_factory, monkeypatch):
+    """target.index=0:6 with room for two images at a time: three batches, the same images
+    as one batch of six (each unit keeps its random streams)."""
+    import torch
+
+    import vizlab.preimage.memory as memory
+
+    ctx = ctx_factory(*CHUNKED)
+    per_image = memory.SAFETY * memory.bytes_per_image(ctx.model, ["blocks.1"])
+    monkeypatch.setattr(memory, "free_memory", lambda device: int(2.5 * per_image / memory.USABLE))
+    chunked = ActivationMax().run(ctx)
+    assert chunked.metrics["batch_size"] == 2
+    whole = ActivationMax().run(ctx_factory(*CHUNKED, "method.batch_size=6"))
+    assert whole.metrics["batch_size"] == 6
+    a, b = chunked.tensors["visualization"], whole.tensors["visualization"]
+    assert a.shape == (6, 3, 32, 32)
+    torch.testing.assert_close(a, b, atol=1e-3, rtol=0)
+    assert chunked.metrics["units"] == list(range(6))
+
+
+def test_out_of_memory_halves_the_batch_with_a_warning(ctx_factory, monkeypatch, caplog):
+    import vizlab.methods.activation_max as am
+
+    real = am.solve
+
+    def small_device(model, settings, problem, iterations, desc=""):
+        if problem.batch > 3:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(model, settings, problem, iterations, desc=desc)
+
+    monkeypatch.setattr(am, "solve", small_device)
+    result = ActivationMax().run(ctx_factory(*CHUNKED, "method.batch_size=6"))
+    assert result.metrics["batch_size"] == 3
+    assert result.tensors["visualization"].shape == (6, 3, 32, 32)
+    assert "out of memory with 6 units" in caplog.text and "retrying with 3 units" in caplog.text

@@ -9,11 +9,14 @@ non-spatial outputs such as logits (the paper's choice for a scalar score, Sect.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
+from omegaconf import OmegaConf
 
 from vizlab.data.reference_set import photo_set
 from vizlab.errors import VizlabError
@@ -33,11 +36,14 @@ from vizlab.preimage import (
     unit_C,
 )
 from vizlab.preimage.calibration import check_C
+from vizlab.preimage.memory import fitting_batch, is_out_of_memory
+from vizlab.preimage.problem import PreImageTrace, join_traces
 from vizlab.schema import check_choice, check_positive
-from vizlab.targets import Diversity, TargetSpec
+from vizlab.targets import Diversity, TargetSpec, build_target
 from vizlab.targets.objectives import gram_similarity
 
 REFERENCE_SETS = ("photos", "data")
+log = logging.getLogger(__name__)
 _MAX_CACHE: dict[tuple, torch.Tensor] = {}
 
 
@@ -46,7 +52,8 @@ class ActivationMaxOptions(PreImageOptions):
     """``C``: ``auto`` (balanced per unit, see vizlab/preimage/calibration.py) or a number
     > 0; ``rho`` > 0 or null (the receptive field); ``reference_set`` where M is measured;
     ``diversity`` >= 0 (Olah et al. 2017) on ``diversity_layer``; ``transfer_models`` other
-    offline models that rank the class of a logit target."""
+    offline models that rank the class of a logit target; ``batch_size`` images optimized at
+    once (null: as many as fit in memory, see vizlab/preimage/memory.py)."""
 
     C: Any
     C_balance: float
@@ -56,6 +63,7 @@ class ActivationMaxOptions(PreImageOptions):
     diversity: float
     diversity_layer: str | None
     transfer_models: list[str]
+    batch_size: int | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -66,6 +74,8 @@ class ActivationMaxOptions(PreImageOptions):
             check_positive("rho", self.rho)
         check_choice("reference_set", self.reference_set, REFERENCE_SETS)
         check_positive("diversity", self.diversity, allow_zero=True)
+        if self.batch_size is not None:
+            check_positive("batch_size", self.batch_size, integer=True)
 
 
 @torch.no_grad()
@@ -126,6 +136,54 @@ def diversity_term(
     return weight, Diversity(layer, inits)
 
 
+def chunkable(ctx: RunContext, target: TargetSpec) -> bool:
+    """Whether the units can be split into batches: a target with ``index`` (not a composite
+    or a direction, whose units come from their terms or vector)."""
+    node = ctx.cfg.target
+    return bool(target.indices) and target.kind != "composite" and "index" in node
+
+
+def sub_target(ctx: RunContext, target: TargetSpec, positions: list[int]) -> TargetSpec:
+    """The target restricted to the units at ``positions`` of ``target.indices``."""
+    indices = [target.indices[p] for p in positions]
+    return build_target(OmegaConf.merge(ctx.cfg.target, {"index": indices}), ctx.model)
+
+
+def run_in_chunks(
+    solve_units: Callable[[list[int]], PreImageTrace],
+    units: int,
+    inits: int,
+    limit: int,
+    splittable: bool,
+) -> tuple[list[PreImageTrace], int]:
+    """Solve ``units`` (x ``inits`` images each) in batches of at most ``limit`` images
+    (whole units; all at once when not ``splittable``), halving the batch with a warning on
+    an out-of-memory error. Stops after a batch Ctrl-C interrupted; returns the traces and
+    the number of units done."""
+    chunk = units if not splittable else max(1, min(units, limit // inits))
+    traces: list[PreImageTrace] = []
+    start = 0
+    while start < units:
+        positions = list(range(start, min(units, start + chunk)))
+        try:
+            traces.append(solve_units(positions))
+        except RuntimeError as err:
+            if not (splittable and is_out_of_memory(err) and len(positions) > 1):
+                raise
+            chunk = max(1, len(positions) // 2)
+            log.warning(
+                "out of memory with %d units x %d images per batch; retrying with %d units",
+                len(positions),
+                inits,
+                chunk,
+            )
+            continue
+        start += len(positions)
+        if traces[-1].interrupted:
+            break
+    return traces, start
+
+
 class ActivationMax(Method):
     name = "activation_max"
     description = "Maximize a unit (logit, channel, neuron) from noise (M&V Sect. 6)"
@@ -140,51 +198,67 @@ class ActivationMax(Method):
         M = unit_maxima(ctx, target, use_data=use_data).clamp_min(1e-6).to(ctx.device)
         rf = model.receptive_field(target.layer)
         rho = float(opts.rho or (rf.size if rf.spatial else max(model.spec.size)))
-        Z = (M * rho**2).repeat_interleave(inits)
-        objective = target.objective
+        Z = M * rho**2
         weight, diversity = diversity_term(ctx, opts, inits)
-        layers = list(dict.fromkeys(objective.layers + (diversity.layers if diversity else ())))
-
-        def data_loss(feats):  # Eq. (4) with Phi0 = e_i
-            loss = -objective(feats) / Z
-            if diversity is not None:  # relative to the normalized activation a / M
-                loss = loss - weight * diversity(feats) / rho**2
-            return loss
-
+        layers = list(
+            dict.fromkeys(target.objective.layers + (diversity.layers if diversity else ()))
+        )
         regularizers = ctx.regularizers
-        C = resolve_C(
-            opts.C,
-            opts.C_balance,
-            lambda balance: unit_C(model, regularizers, objective, Z[::inits], balance),
-        )
-        problem = PreImageProblem(
-            data_loss,
-            layers,
-            None,  # the parameterization's own random start
-            C=C.repeat_interleave(inits) if isinstance(C, torch.Tensor) else C,
-            stride=rf.stride,
-            finetune_iterations=opts.finetune_iterations,
-            keys=image_keys(target.indices or [0], inits),
-            batch=units * inits,
-            size=model.spec.size,
-        )
-        trace = solve(
-            model,
-            engine_settings(ctx, opts, regularizers),
-            problem,
-            opts.iterations,
-            desc=f"activation_max {objective}",
-        )
-        result = self._report(ctx, trace, M, rho, inits, diversity)
-        result.metrics["C"] = torch.as_tensor(C).float().flatten().tolist()
+        settings = engine_settings(ctx, opts, regularizers)
+        unit_Cs: list[torch.Tensor | float] = []
+
+        def solve_units(positions: list[int]) -> PreImageTrace:
+            """Units ``positions`` (of target.indices) as one batch of units x inits."""
+            sub = target if len(positions) == units else sub_target(ctx, target, positions)
+            objective, z_units = sub.objective, Z[positions]
+            z = z_units.repeat_interleave(inits)
+            # C per unit (C=auto: balanced on the photos) for this batch's units only
+            C = resolve_C(
+                opts.C,
+                opts.C_balance,
+                lambda balance: unit_C(model, regularizers, objective, z_units, balance),
+            )
+
+            def data_loss(feats):  # Eq. (4) with Phi0 = e_i
+                loss = -objective(feats) / z
+                if diversity is not None:  # relative to the normalized activation a / M
+                    loss = loss - weight * diversity(feats) / rho**2
+                return loss
+
+            c = C.repeat_interleave(inits) if isinstance(C, torch.Tensor) else C
+            problem = PreImageProblem(
+                data_loss,
+                layers,
+                None,  # the parameterization's own random start
+                C=c,
+                stride=rf.stride,
+                finetune_iterations=opts.finetune_iterations,
+                keys=image_keys([(target.indices or [0])[p] for p in positions], inits),
+                batch=len(positions) * inits,
+                size=model.spec.size,
+            )
+            desc = f"activation_max {objective}"
+            trace = solve(model, settings, problem, opts.iterations, desc=desc)
+            unit_Cs.append(C)
+            return trace
+
+        limit = opts.batch_size or fitting_batch(model, layers, units * inits)
+        traces, done = run_in_chunks(solve_units, units, inits, limit, chunkable(ctx, target))
+        trace = join_traces(traces)
+        shown = target if done == units else sub_target(ctx, target, list(range(done)))
+        result = self._report(ctx, shown, trace, M[:done], rho, inits, diversity, limit)
+        Cs = [torch.as_tensor(c).float().flatten().cpu() for c in unit_Cs]
+        fixed = not isinstance(unit_Cs[0], torch.Tensor)
+        result.metrics["C"] = Cs[0].tolist() if fixed else torch.cat(Cs).tolist()
+        result.metrics["batch_size"] = max(t.x.shape[0] for t in traces)
         result.metrics.update(trace.timing())
         mark_interrupted(result.metrics, trace)
         return result
 
-    def _report(self, ctx, trace, M, rho, inits, diversity) -> Result:
-        model, target = ctx.model, ctx.target
+    def _report(self, ctx, target, trace, M, rho, inits, diversity, chunk) -> Result:
+        model = ctx.model
         div_layers = list(diversity.layers) if diversity else []
-        feats = evaluate(model, trace.x, list(target.objective.layers) + div_layers)
+        feats = evaluate(model, trace.x, list(target.objective.layers) + div_layers, chunk)
         achieved = target.objective(feats).cpu()
         M_rep = M.cpu().repeat_interleave(inits)
         images = to_unit_images(model, trace.x)
@@ -207,7 +281,7 @@ class ActivationMax(Method):
         if inits > 1:  # how alike one unit's visualizations are (1 = same Gram matrices)
             layer = div_layers[0] if div_layers else target.layer
             if layer not in feats:
-                feats.update(evaluate(model, trace.x, [layer]))
+                feats.update(evaluate(model, trace.x, [layer], chunk))
             sim = gram_similarity(feats[layer], inits)
             metrics["gram_similarity_layer"] = layer
             metrics["gram_similarity"] = float(sim.mean())

@@ -65,6 +65,30 @@ class PreImageTrace:
         }
 
 
+def join_traces(traces: Sequence[PreImageTrace]) -> PreImageTrace:
+    """One trace of several batches run one after the other: images and maps concatenated,
+    each per-step curve averaged over the batches weighted by their number of images, the
+    step times of all batches, interrupted if any was."""
+    if len(traces) == 1:
+        return traces[0]
+    counts = [t.x.shape[0] for t in traces]
+    history: dict[str, list[float]] = {}
+    for key in traces[0].history:
+        curves = [t.history.get(key, []) for t in traces]
+        steps = min(len(c) for c in curves)
+        history[key] = [
+            sum(n * c[i] for n, c in zip(counts, curves)) / sum(counts) for i in range(steps)
+        ]
+    extras = {k: torch.cat([t.extras[k] for t in traces]) for k in traces[0].extras}
+    return PreImageTrace(
+        torch.cat([t.x for t in traces]),
+        history,
+        extras,
+        [s for t in traces for s in t.step_seconds],
+        any(t.interrupted for t in traces),
+    )
+
+
 SEED_STRIDE = 1_000_003
 """Image ``key`` uses seeds ``seed + stream + SEED_STRIDE * key`` (stream 0: start,
 1: transforms), so key 0 keeps the streams ``seed`` and ``seed + 1``."""

@@ -14,9 +14,19 @@ def to_unit_images(model: VisionModel, x_paper: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate(model: VisionModel, x_paper: torch.Tensor, layers: list[str]) -> Features:
-    """Features (and logits when the model has a head) of paper-unit images, no jitter."""
+def evaluate(
+    model: VisionModel, x_paper: torch.Tensor, layers: list[str], chunk: int | None = None
+) -> Features:
+    """Features (and logits when the model has a head) of paper-unit images, no jitter;
+    ``chunk`` images at a time (default: all at once)."""
     wanted = list(layers)
     if model.num_classes and OUTPUT not in wanted:
         wanted.append(OUTPUT)
-    return model.features(model.units.paper_to_model(x_paper.to(model.device)), wanted)
+    step = chunk or x_paper.shape[0]
+    parts = [
+        model.features(model.units.paper_to_model(x_paper[i : i + step].to(model.device)), wanted)
+        for i in range(0, x_paper.shape[0], step)
+    ]
+    if len(parts) == 1:
+        return parts[0]
+    return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
