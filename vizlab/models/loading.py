@@ -268,8 +268,9 @@ def wrap_model(
     device: torch.device | str = "cpu",
 ) -> VisionModel:
     """``module`` as a :class:`VisionModel` on ``device`` with the input spec of ``cfg``
-    (the ``model`` node). A module built elsewhere (e.g. passed from Python) is put in eval
-    mode with frozen parameters, as :func:`build_model` does."""
+    (the ``model`` node). A module built elsewhere (e.g. passed from Python) is prepared as
+    :func:`build_model` prepares its own, in place: eval mode, frozen parameters, no in-place
+    activations, channels-last weights per ``model.channels_last``."""
     if isinstance(module, VisionModel):
         return module
     mc = cfg if isinstance(cfg, ModelConfig) else validate_model(cfg)
