@@ -138,6 +138,27 @@ def test_a_failing_run_records_its_error(monkeypatch, tmp_path, capsys):
     assert "step 3" in (tmp_path / "run" / "error.txt").read_text()
 
 
+def test_a_signal_between_sweep_jobs_stops_the_next_job_before_it_starts(tmp_path):
+    """During a sweep a signal outside a job is only recorded; the next job stops at once."""
+    from tests.conftest import compose
+
+    cfg = compose(*TINY, "method.iterations=2")
+    previous = {s: signal.getsignal(s) for s in interrupts.SIGNALS}
+    try:
+        (tmp_path / "run").mkdir()  # Hydra creates a job's folder before the job starts
+        interrupts.defer_for_process()
+        os.kill(os.getpid(), signal.SIGINT)  # arrives "between jobs": recorded, not raised
+        time.sleep(0.1)
+        with pytest.raises(runner.RunInterrupted):
+            runner.run(cfg, tmp_path / "run")
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+        interrupts.clear()
+    assert read_record(tmp_path / "run").status == "interrupted"
+    assert not (tmp_path / "run" / "metrics.json").exists()  # nothing was computed
+
+
 def test_complete_jobs_are_found_by_id(tmp_path):
     job = tmp_path / "0_a"
     JobRecord("abc", status="complete").write(job)
