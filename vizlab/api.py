@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vizlab.config import compose
+from vizlab.errors import VizlabError
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
@@ -37,16 +38,14 @@ def compose_run(overrides: Sequence[str], model: Any = None) -> DictConfig:
     overrides = list(overrides)
     for item in overrides:
         if not isinstance(item, str):
-            from vizlab.errors import VizlabError
-
             raise VizlabError(
                 f"Override {item!r} is a {type(item).__name__}; overrides are strings as on the "
                 "command line, e.g. vizlab.run('method=activation_max', 'target.index=301'). "
                 "Pass a model object as model=..."
             )
-    if model is not None and not any(re.match(r"^model=", o) for o in overrides):
+    if model is not None and not any(o.startswith("model=") for o in overrides):
         name = getattr(model, "name", None) if _is_vision_model(model) else None
-        name = name or type(model).__name__
+        name = re.sub(r"[^\w.\-]", "_", name or type(model).__name__)  # a plain override value
         overrides = ["model=module", f"model.name={name}", *overrides]
     return compose(overrides)
 
@@ -59,8 +58,6 @@ def _is_vision_model(model: Any) -> bool:
 
 def _check_model(model: Any) -> None:
     from torch import nn
-
-    from vizlab.errors import VizlabError
 
     if model is not None and not (isinstance(model, nn.Module) or _is_vision_model(model)):
         raise VizlabError(
