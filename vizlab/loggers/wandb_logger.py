@@ -54,12 +54,15 @@ def resolve_project(project: str | None) -> str:
 
 
 def _base_url() -> str:
+    """The W&B server: ``$WANDB_BASE_URL``, else W&B's default."""
+    if os.environ.get("WANDB_BASE_URL"):
+        return os.environ["WANDB_BASE_URL"]
     try:
         import wandb
 
         return str(wandb.Settings().base_url)
     except Exception:  # noqa: BLE001 - settings from a broken environment
-        return os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")
+        return "https://api.wandb.ai"
 
 
 def server_reachable(url: str | None = None, timeout: float = PROBE_SECONDS) -> bool:
@@ -226,6 +229,7 @@ class WandbLogger(Logger):
             if mode != "online":
                 raise
             log.warning("W&B online start failed (%s); logging offline instead.", err)
+            wandb.teardown()  # drop the half-open online stream, which holds the run id
             self.run = wandb.init(mode="offline", settings=settings(90.0), **kwargs)
         self.step = int(getattr(self.run, "step", 0) or 0)  # a resumed run continues
 

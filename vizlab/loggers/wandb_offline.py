@@ -46,7 +46,7 @@ def read_offline_run(run_file: str | Path) -> dict[str, Any]:
 
     from wandb.proto import wandb_internal_pb2 as pb
 
-    out: dict[str, Any] = {"history": {}, "summary": {}, "config": {}}
+    out: dict[str, Any] = {"history": {}, "summary": {}, "config": {}, "complete": False}
     for raw in _records(Path(run_file).read_bytes()):
         record = pb.Record()
         try:
@@ -66,11 +66,68 @@ def read_offline_run(run_file: str | Path) -> dict[str, Any]:
             for item in record.config.update:
                 key = item.key or "/".join(item.nested_key)
                 out["config"][key] = json.loads(item.value_json)
+        elif kind == "exit":
+            out["complete"] = True
         elif kind == "run":
             out["group"] = record.run.run_group
             out["name"] = record.run.display_name
+            out["project"] = record.run.project
+            out["id"] = record.run.run_id
+            out["job_type"] = record.run.job_type
+            for item in record.run.config.update:  # the config given to wandb.init
+                key = item.key or "/".join(item.nested_key)
+                out["config"][key] = json.loads(item.value_json)
     return out
 
 
+def read_artifacts(run_file: str | Path) -> list[dict[str, Any]]:
+    """The artifacts an offline run recorded: ``{"type", "name", "files": {path: local
+    file}}``. A logged ``wandb.Table`` is a ``run_table`` artifact holding the table and its
+    images; W&B stages those files until ``wandb sync`` uploads them."""
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    out = []
+    for raw in _records(Path(run_file).read_bytes()):
+        record = pb.Record()
+        try:
+            record.ParseFromString(raw)
+        except Exception:  # noqa: BLE001 - skip a torn record
+            continue
+        if record.WhichOneof("record_type") == "artifact":
+            art = record.artifact
+            files = {e.path: e.local_path for e in art.manifest.contents}
+            out.append({"type": art.type, "name": art.name, "files": files})
+    return out
+
+
+def read_table(run_file: str | Path, key: str) -> dict[str, Any]:
+    """The last ``wandb.Table`` logged under ``key``, as W&B stores it in the run's table
+    artifact: ``{"columns", "data", ...}`` with image cells as ``{"_type": "image-file",
+    "path": ...}`` (``path`` is a file of the same artifact, see :func:`read_artifacts`)."""
+    import json
+
+    for art in reversed(read_artifacts(run_file)):
+        if art["type"] == "run_table" and f"{key}.table.json" in art["files"]:
+            table = json.loads(Path(art["files"][f"{key}.table.json"]).read_text())
+            table["files"] = art["files"]
+            return table
+    raise KeyError(f"no table {key!r} in {run_file}")
+
+
+def wait_for_run_file(run_file: str | Path, timeout: float = 60.0) -> Path:
+    """``run_file`` once W&B has written its exit record. ``run.finish()`` returns before W&B's
+    service has flushed an offline run to disk (the service writes it moments later, and at
+    the latest when the process exits), so a reader in the same process waits here."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not read_offline_run(run_file)["complete"]:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{run_file} has no exit record after {timeout:g} s")
+        time.sleep(0.1)
+    return Path(run_file)
+
+
 def find_run_files(run_dir: str | Path) -> list[Path]:
+    """The offline run files under ``run_dir/wandb`` (one per start of a run), oldest first."""
     return sorted(Path(run_dir).glob("wandb/offline-run-*/run-*.wandb"))
