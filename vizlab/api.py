@@ -39,8 +39,9 @@ def compose_run(overrides: Sequence[str], model: Any = None) -> DictConfig:
     for item in overrides:
         if not isinstance(item, str):
             raise VizlabError(
-                f"Override {item!r} is a {type(item).__name__}; overrides are strings as on the "
-                "command line, e.g. vizlab.run('method=activation_max', 'target.index=301'). "
+                f"Override {item!r} is not a string ({type(item).__name__}); overrides are "
+                "strings as on the command line, e.g. vizlab.run('method=activation_max', "
+                "'target.index=301'). "
                 "Pass a model object as model=..."
             )
     if model is not None and not any(o.startswith("model=") for o in overrides):
