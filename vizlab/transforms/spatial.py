@@ -7,19 +7,28 @@ units; 0 is the mean colour, so constant fill values default to 0). Random param
 drawn per image from ``generators[i]`` (None: torch's global generator), so an image's
 transforms do not depend on the rest of the batch. All keep N x 3 x H x W except ``Pad``;
 the engine centre-crops the result back to the network's input size.
+
+Pad, jitter, scale and rotate are also affine maps: each gives, per image, the map from its
+output pixels to its input pixels (:meth:`inverse_maps`, drawing the same random numbers as
+its call), so a stack can compose a run of them and resample the image once
+(:func:`resample`, one ``grid_sample``) instead of once per transform.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 import torchvision.transforms.functional as TF
-from torchvision.transforms import InterpolationMode
 
 Generators = Sequence[torch.Generator | None] | None
+Affine = tuple[float, float, float, float, float, float]
+"""(a, b, tx, c, d, ty): input = [[a, b], [c, d]] output + (tx, ty), in pixel coordinates
+centred on the image (x right, y down), from an output pixel to where it samples its input."""
+IDENTITY: Affine = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 
 
 def _streams(generators: Generators, n: int) -> list[torch.Generator | None]:
@@ -71,24 +80,91 @@ class Jitter:
             mode = "replicate"
         padded = F.pad(x, (before, after, before, after), mode=mode)
         h, w = x.shape[-2:]
-        out = []
-        for i, g in enumerate(_streams(generators, x.shape[0])):
-            dy, dx = _randint(g, self.pixels), _randint(g, self.pixels)
-            out.append(padded[i : i + 1, :, dy : dy + h, dx : dx + w])
-        return torch.cat(out)
+        shifts = self.offsets(_streams(generators, x.shape[0]))
+        if len(set(shifts)) == 1:  # one view for the whole batch (always so for one image)
+            dy, dx = shifts[0]
+            return padded[:, :, dy : dy + h, dx : dx + w]
+        return torch.cat(
+            [padded[i : i + 1, :, dy : dy + h, dx : dx + w] for i, (dy, dx) in enumerate(shifts)]
+        )
+
+    def offsets(self, streams: list[torch.Generator | None]) -> list[tuple[int, int]]:
+        """Per image (dy, dx) in [0, pixels): the crop corner in the padded image."""
+        return [(_randint(g, self.pixels), _randint(g, self.pixels)) for g in streams]
+
+    def inverse_maps(self, streams: list[torch.Generator | None]) -> list[Affine]:
+        """Per image, the translation this jitter applies (same draws as a call)."""
+        if self.pixels <= 1:
+            return [IDENTITY] * len(streams)
+        before = self.pixels // 2
+        return [
+            (1.0, 0.0, float(dx - before), 0.0, 1.0, float(dy - before))
+            for dy, dx in self.offsets(streams)
+        ]
 
 
-def _affine(x: torch.Tensor, angle: float, scale: float, fill: float) -> torch.Tensor:
-    """Rotate by ``angle`` degrees and zoom by ``scale`` about the centre (torchvision)."""
-    return TF.affine(
-        x,
-        angle=angle,
-        translate=[0, 0],
-        scale=scale,
-        shear=[0.0, 0.0],
-        interpolation=InterpolationMode.BILINEAR,
-        fill=fill,
+def _rotation_zoom(angle: float, scale: float) -> Affine:
+    """The inverse map of torchvision's ``affine(angle, scale)`` about the centre (its
+    ``_get_inverse_affine_matrix`` without shear or translation)."""
+    c, s = math.cos(math.radians(angle)) / scale, math.sin(math.radians(angle)) / scale
+    return (c, s, 0.0, -s, c, 0.0)
+
+
+def compose(first: Affine, then: Affine) -> Affine:
+    """The inverse map of applying the transform of ``first`` and then that of ``then``:
+    an output pixel goes back through ``then``'s map, then through ``first``'s."""
+    a1, b1, x1, c1, d1, y1 = first
+    a2, b2, x2, c2, d2, y2 = then
+    return (
+        a1 * a2 + b1 * c2,
+        a1 * b2 + b1 * d2,
+        a1 * x2 + b1 * y2 + x1,
+        c1 * a2 + d1 * c2,
+        c1 * b2 + d1 * d2,
+        c1 * x2 + d1 * y2 + y1,
     )
+
+
+_BASE_GRIDS: dict[tuple, torch.Tensor] = {}
+
+
+def _base_grid(h: int, w: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """(H * W) x 3 homogeneous centred pixel coordinates (x, y, 1), cached per size."""
+    key = (h, w, device, dtype)
+    if key not in _BASE_GRIDS:
+        ys = torch.arange(h, dtype=dtype, device=device) - (h - 1) / 2
+        xs = torch.arange(w, dtype=dtype, device=device) - (w - 1) / 2
+        grid = torch.stack(
+            [
+                xs.expand(h, w),
+                ys[:, None].expand(h, w),
+                torch.ones(h, w, dtype=dtype, device=device),
+            ],
+            dim=-1,
+        )
+        _BASE_GRIDS[key] = grid.reshape(h * w, 3)
+    return _BASE_GRIDS[key]
+
+
+def resample(
+    x: torch.Tensor, maps: Sequence[Affine], size: tuple[int, int], fill: float = 0.0
+) -> torch.Tensor:
+    """Images ``x`` seen through per-image inverse maps, ``size`` (H, W) output pixels, in one
+    bilinear ``grid_sample``; outside the image is ``fill`` (a canvas of that colour)."""
+    n, _, h, w = x.shape
+    oh, ow = int(size[0]), int(size[1])
+    # pixel maps -> grid_sample's normalized input coordinates (align_corners=False: 2 c / W)
+    theta = torch.tensor(
+        [[[a * 2 / w, b * 2 / w, tx * 2 / w], [c * 2 / h, d * 2 / h, ty * 2 / h]]
+         for a, b, tx, c, d, ty in maps],
+        dtype=x.dtype,
+    ).to(x.device, non_blocking=True)  # fmt: skip
+    grid = torch.matmul(_base_grid(oh, ow, x.device, x.dtype), theta.transpose(1, 2))
+    source = x - fill if fill else x
+    out = F.grid_sample(
+        source, grid.view(n, oh, ow, 2), mode="bilinear", padding_mode="zeros", align_corners=False
+    )
+    return out + fill if fill else out
 
 
 @dataclass
@@ -101,13 +177,12 @@ class RandomScale:
     fill: float = 0.0
 
     def __call__(self, x: torch.Tensor, generators: Generators = None) -> torch.Tensor:
-        streams = _streams(generators, x.shape[0])
-        return torch.cat(
-            [
-                _affine(x[i : i + 1], 0.0, _uniform(g, self.low, self.high), self.fill)
-                for i, g in enumerate(streams)
-            ]
-        )
+        maps = self.inverse_maps(_streams(generators, x.shape[0]))
+        return resample(x, maps, x.shape[-2:], self.fill)
+
+    def inverse_maps(self, streams: list[torch.Generator | None]) -> list[Affine]:
+        """Per image, the zoom about the centre (same draws as a call)."""
+        return [_rotation_zoom(0.0, _uniform(g, self.low, self.high)) for g in streams]
 
 
 @dataclass
@@ -119,14 +194,13 @@ class RandomRotate:
     fill: float = 0.0
 
     def __call__(self, x: torch.Tensor, generators: Generators = None) -> torch.Tensor:
-        streams = _streams(generators, x.shape[0])
+        maps = self.inverse_maps(_streams(generators, x.shape[0]))
+        return resample(x, maps, x.shape[-2:], self.fill)
+
+    def inverse_maps(self, streams: list[torch.Generator | None]) -> list[Affine]:
+        """Per image, the rotation about the centre (same draws as a call)."""
         d = float(self.degrees)
-        return torch.cat(
-            [
-                _affine(x[i : i + 1], _uniform(g, -d, d), 1.0, self.fill)
-                for i, g in enumerate(streams)
-            ]
-        )
+        return [_rotation_zoom(_uniform(g, -d, d), 1.0) for g in streams]
 
 
 @dataclass
