@@ -5,14 +5,23 @@ loads it), the same input (chelsea) and the same thread count.
 * ``gradient``: vanilla gradient; limit = one forward + backward to the input.
 * ``integrated_gradients``: 50 Gauss-Legendre points in batches of 16 (captum's
   ``internal_batch_size``); limit = forward + backward passes of 16, 16, 16 and 2 images.
-* ``occlusion``: 32 px patch, stride 16 (169 windows), 4 occluded images per pass (captum's
-  ``perturbations_per_eval``); limit = 169 forward passes at batch 4 (inference mode).
+* ``occlusion``: 32 px patch, stride 16 (169 windows at 224 px), 4 occluded images per pass
+  (captum's ``perturbations_per_eval``); limit = one forward pass at batch 4 per 4 windows
+  (inference mode).
+* ``smoothgrad``: SmoothGrad-Squared of the gradient, 25 noisy copies (sigma 15 % of the
+  input range) in batches of 16 (captum's ``NoiseTunnel`` with ``nt_samples_batch_size``);
+  limit = forward + backward passes of 16 and 9 images.
 * ``gradcam``: Grad-CAM at the final feature map; limit = one forward + the backward from the
   class score to that feature map (not to the input: Grad-CAM needs no input gradient).
 
-Usage: ``python benchmarks/attribution.py [--size 224] [--threads 2] [--repeats 3]``. Prints a
-table and writes ``benchmarks/results/attribution.json``. Peers that are not installed are
-reported as n/a (``pip install -e ".[peers]"``).
+``--occlusion-batch-sizes 1 4 32`` also times vizlab's occlusion map at each batch size (and
+checks that every batch size gives the same map): the measurement behind ``batch_size: auto``
+of ``method=occlusion``.
+
+Usage: ``python benchmarks/attribution.py [--size 224] [--threads 2] [--repeats 3]
+[--occlusion-batch-sizes 1 4 32]``. Prints a table and writes
+``benchmarks/results/attribution.json``. Peers that are not installed are reported as n/a
+(``pip install -e ".[peers]"``).
 """
 
 from __future__ import annotations
@@ -53,6 +62,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--occlusion-batch-sizes", type=int, nargs="*", default=[])
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -62,6 +72,7 @@ def main() -> None:
         Gradient,
         IntegratedGradients,
         Occlusion,
+        SmoothGrad,
         default_cam_layer,
     )
     from vizlab.data.images import builtin_photo, preprocess
@@ -73,6 +84,7 @@ def main() -> None:
         t = int(model(x).argmax())
     layer = dict(model.named_modules())[default_cam_layer(model, vm.spec.size)]
     r = args.repeats
+    windows = ((args.size - 32) // 16 + 1) ** 2  # 32 px patch, stride 16
 
     def ours_gradcam():
         with GradCAM(model, layer) as cam:
@@ -80,7 +92,7 @@ def main() -> None:
 
     def occluded_passes():
         with torch.inference_mode():
-            for _ in range(0, 169, 4):
+            for _ in range(0, windows, 4):
                 model(x.expand(4, -1, -1, -1))
 
     rows = {
@@ -103,6 +115,17 @@ def main() -> None:
             "limit": best_of(occluded_passes, r),
             "vizlab": best_of(
                 lambda: Occlusion(model).attribute(x, t, 32, 16, baselines=0.0, batch_size=4), r
+            ),
+        },
+        "smoothgrad": {
+            "limit": best_of(
+                lambda: [fwd_bwd(model, x.expand(b, -1, -1, -1), t) for b in (16, 9)], r
+            ),
+            "vizlab": best_of(
+                lambda: SmoothGrad(Gradient(model)).attribute(
+                    x, t, n_samples=25, noise_level=0.15, squared=True, batch_size=16
+                ),
+                r,
             ),
         },
         "gradcam": {
@@ -133,6 +156,19 @@ def main() -> None:
                 baselines=0.0,
                 target=t,
                 perturbations_per_eval=4,
+            ),  # fmt: skip
+            r,
+        )
+        sigma = 0.15 * float(x.max() - x.min())
+        rows["smoothgrad"]["peer"] = best_of(
+            lambda: captum_attr.NoiseTunnel(captum_attr.Saliency(model)).attribute(
+                x,
+                nt_type="smoothgrad_sq",
+                nt_samples=25,
+                nt_samples_batch_size=16,
+                stdevs=sigma,
+                target=t,
+                abs=False,
             ),  # fmt: skip
             r,
         )
@@ -168,6 +204,19 @@ def main() -> None:
             f"  {peers.get(name, 'captum')}"
         )
         out.append({"method": name, **{f"{k}_ms": 1e3 * v for k, v in row.items()}})
+    batch_rows = []
+    if args.occlusion_batch_sizes:
+        reference = Occlusion(model).attribute(x, t, 32, 16, baselines=0.0, batch_size=1)
+        print(f"\nocclusion ({windows} windows) by batch size, {args.threads} threads")
+        for b in args.occlusion_batch_sizes:
+            seconds = best_of(
+                lambda b=b: Occlusion(model).attribute(x, t, 32, 16, baselines=0.0, batch_size=b),
+                r,
+            )
+            again = Occlusion(model).attribute(x, t, 32, 16, baselines=0.0, batch_size=b)
+            diff = float((again - reference).abs().max())
+            print(f"  batch {b:>3}: {1e3 * seconds:8.1f} ms   max |map - map(batch 1)| {diff:.1e}")
+            batch_rows.append({"batch_size": b, "ms": 1e3 * seconds, "max_abs_diff": diff})
     results = ROOT / "benchmarks" / "results"
     results.mkdir(parents=True, exist_ok=True)
     (results / "attribution.json").write_text(
@@ -178,6 +227,7 @@ def main() -> None:
                 "size": args.size,
                 "torch": torch.__version__,
                 "rows": out,
+                "occlusion_batch_sizes": batch_rows,
             },
             indent=2,
         )
