@@ -27,7 +27,6 @@ from vizlab.preimage.problem import PreImageTrace
 from vizlab.regularizers.jitter import Jitter
 from vizlab.regularizers.stack import RegularizerStack
 from vizlab.targets.objectives import Features
-from vizlab.transforms.spatial import fit
 from vizlab.transforms.stack import TransformStack
 
 log = logging.getLogger(__name__)
@@ -113,7 +112,7 @@ def optimize(
             else:
                 crop = jitter_crops(jitter, seen, [jitter.sample(g) for g in streams])
                 if transforms.transforms:
-                    crop = fit(transforms(crop, streams), (h, w))
+                    crop = transforms(crop, streams, size=(h, w))  # centre crop
             feats = model.features(model.units.paper_to_model(crop), layers)
             data = data_loss(feats)
             prior, terms = regularizers(x) if param.penalties else (data.new_zeros(n), {})
