@@ -108,6 +108,7 @@ def run(
         if interrupts.stop_requested():
             raise KeyboardInterrupt("stop requested before the job started")
         _write_record(record, run_dir)
+        job["id"] = record.id  # stable across reruns of the job (e.g. a W&B run id)
         result = _execute(cfg, run_dir, job, method_cls, options, model)
     except KeyboardInterrupt:
         if run_dir.is_dir():
