@@ -3,6 +3,7 @@ the tiny models), its grid is the config's own Hydra sweep, and the report is wr
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ def test_every_paper_config_is_reproduced_and_documented():
     assert sorted(PAPER_CONFIGS) == sorted(BY_NAME)
     for name in PAPER_CONFIGS:
         comment = config_comment(name)
-        assert "Fig." in comment or "Table" in comment, name
+        assert re.search(r"\b(Figs?\.|Table) \d", comment), name
         assert f"experiment={name}" in comment, name  # the per-figure command
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vizlab.reproduce import layouts as L
-from vizlab.reproduce.naming import class_name
+from vizlab.reproduce.naming import class_name, vit_layer
 
 PAPERS = {
     "mv": (
@@ -117,8 +117,9 @@ CATALOG: tuple[Reproduction, ...] = (
         "Fig. 7: hidden dimensions of ViT layers 1-5",
         L.units_grid(
             ("target.layer",),
-            "Fig. 7: ViT hidden dimensions (rows: blocks.l = layer l+1)",
+            "Fig. 7: ViT hidden dimensions by layer",
             lambda u: f"dim {u}",
+            vit_layer,
         ),
     ),
     Reproduction(

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from vizlab.errors import VizlabError
 from vizlab.reproduce.catalog import ALIASES, BY_NAME, CATALOG, Reproduction
-from vizlab.reproduce.jobs import Job, build_grid, config_dir, job_id, run_job
+from vizlab.reproduce.jobs import Job, build_grid, config_dir, job_id, load_cached, run_job
 from vizlab.reproduce.pages import write_failure, write_pages, write_part
 from vizlab.reproduce.quick import quick_grid
 
@@ -41,6 +41,11 @@ def parser() -> argparse.ArgumentParser:
         help="load jobs already in the cache instead of running them",
     )
     p.add_argument(
+        "--no-run",
+        action="store_true",
+        help="only what is in the cache (implies --reuse): rebuild the report without computing",
+    )
+    p.add_argument(
         "--set",
         action="append",
         default=[],
@@ -67,6 +72,7 @@ def resolve(names: list[str]) -> list[Reproduction]:
 def command_line(repro: Reproduction, args: argparse.Namespace) -> str:
     parts = ["vizlab reproduce", repro.name]
     parts += ["--quick"] if args.quick else []
+    parts += ["--no-run"] if args.no_run else []
     parts += [f"--set {shlex.quote(s)}" for s in args.set]
     return " ".join(parts)
 
@@ -78,8 +84,14 @@ def reproduce(repro: Reproduction, args: argparse.Namespace, out: Path, cache: P
     jobs: list[Job] = []
     for point in grid.jobs():
         folder = cache / (repro.cache_as or repro.name) / job_id(point)
+        if args.no_run:
+            if (cached := load_cached(folder, point)) is not None:
+                jobs.append(cached)
+            continue
         jobs.append(run_job(grid, point, folder, reuse=args.reuse or args.quick))
         print(f"[reproduce] {repro.name} {job_id(point)}: {jobs[-1].seconds:.0f} s", flush=True)
+    if not jobs:
+        raise VizlabError(f"No cached job of '{repro.name}' in {cache}; run it without --no-run.")
     rendering = repro.layout(jobs, repro.paper)
     return write_part(out, repro, grid, jobs, rendering, command_line(repro, args))
 

@@ -72,6 +72,8 @@ def layer_curves(
             ax.errorbar(x, y, yerr=err, marker="o", ms=3, capsize=2, label=name)
         ax.set_xticks(x, layers, rotation=45, ha="right", fontsize=7)
         ax.set_ylabel(label, fontsize=8)
+        if "consistency" in label or "intersection" in label:  # fractions: the full 0..1 range
+            ax.set_ylim(-0.03, 1.03)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.suptitle(title, fontsize=9)

@@ -138,24 +138,38 @@ def fig6_inversion_quality(jobs: list[Job], paper: str) -> Rendering:
     for layer in layers:
         for c in cs:
             if (layer, c) not in cell:
-                rows.append([layer, c, "not run", "", ""])
+                rows.append([layer, c, "", "not run", "", ""])
                 continue
             m = cell[layer, c].metrics
             rows.append(
                 [
                     layer,
                     c,
+                    _iterations(cell[layer, c]),
                     _pct(m["reconstruction_error"], m["reconstruction_error_ci95"]),
                     f"{m['reconstruction_error_std_inits']:.2f}",
                     f"{m.get('classification_consistency', float('nan')):.2f}",
                 ]
             )
     table = _table(
-        ["layer", "C", "error % (95 % CI over photos)", "std over starts", "consistency"], rows
+        [
+            "layer",
+            "C",
+            "iterations",
+            "error % (95 % CI over photos)",
+            "std over starts",
+            "consistency",
+        ],
+        rows,
     )
     return Rendering(
         {"curves": curves, "tiles": grid}, table + "\n\n" + fig6_verdict(layers, cs, cell)
     )
+
+
+def _iterations(job: Job) -> str:
+    method = job.config.method if job.config is not None else {}
+    return f"{method.get('iterations', '?')}+{method.get('finetune_iterations', 0)}"
 
 
 def fig6_verdict(layers, cs, cell) -> str:
@@ -323,8 +337,14 @@ def one_row_by_axis(key: str, label: Callable[[str], str], title: str) -> Layout
     return render
 
 
-def units_grid(row_keys: Sequence[str], title: str, col: Callable[[int], str]) -> Layout:
-    """Activation maximization: one row per value of ``row_keys``, one column per unit."""
+def units_grid(
+    row_keys: Sequence[str],
+    title: str,
+    col: Callable[[int], str],
+    row_label: Callable[[str], str] = str,
+) -> Layout:
+    """Activation maximization: one row per value of ``row_keys`` (the model when it is the
+    only one), one column per unit, named as the paper names them."""
 
     def render(jobs: list[Job], paper: str) -> Rendering:
         tiles, names, rows, cols = {}, [], [], []
@@ -332,8 +352,11 @@ def units_grid(row_keys: Sequence[str], title: str, col: Callable[[int], str]) -
             parts = []
             for key in row_keys:
                 value = job.axis(key)
-                parts.append(model_label(value, paper) if key == "model" else value)
-            row = ", ".join(p for p in parts if p) or str(job.metrics.get("layer", ""))
+                if key == "model":
+                    parts.append(model_label(value or str(job.metrics.get("model", "")), paper))
+                elif value:
+                    parts.append(row_label(value))
+            row = ", ".join(p for p in parts if p) or row_label(str(job.metrics.get("layer", "")))
             names.append(row)
             units = unit_indices(job)
             inits = int(job.metrics.get("num_inits", 1))
@@ -344,14 +367,14 @@ def units_grid(row_keys: Sequence[str], title: str, col: Callable[[int], str]) -
                         cols.append(name)
                     tiles[row, name] = _first(job, "visualization", u * inits + k)
             m = job.metrics
-            cells = [row, f"{m.get('activation_relative_to_max', float('nan')):.1f}"]
+            cells = [row, f"{m.get('activation_relative_to_max', float('nan')):.3g}"]
             if "target_probability" in m:
                 cells.append(f"{m['target_probability']:.2f}")
             rows.append(cells)
         fig = tile_figure(names, cols, tiles, title)
-        header = ["row", "activation / max over the photos"]
+        header = ["row", "activation / its maximum over the reference photos (mean)"]
         if any("target_probability" in j.metrics for j in jobs):
-            header.append("target probability")
+            header.append("target probability (mean)")
         return Rendering({"tiles": fig}, _table(header, rows))
 
     return render

@@ -33,7 +33,13 @@ def class_name(index: int) -> str:
 
 
 def model_label(value: str, paper: str) -> str:
-    return STAND_INS.get(paper, {}).get(value, value)
+    """'efficientnet_lite1' (config) or 'tf_efficientnet_lite1' (timm) -> 'Lite1 (for VGG-M)'."""
+    return STAND_INS.get(paper, {}).get(value.removeprefix("tf_"), value)
+
+
+def vit_layer(layer: str) -> str:
+    """timm's blocks.{l-1} is the AM paper's layer l (Hugging Face hidden_states[l])."""
+    return f"layer {int(layer.split('.')[-1]) + 1}" if layer.startswith("blocks.") else layer
 
 
 def photo_names(job: Job) -> list[str]:

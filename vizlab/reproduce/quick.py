@@ -52,6 +52,8 @@ def quick_grid(grid: Grid, extra: Sequence[str] = ()) -> Grid:
         fixed.append("method.steps=2")
     if int(method.get("num_inits") or 1) > 2:
         fixed.append("method.num_inits=2")
+    if method.get("reference_set") == "photos":  # M over the job's own photos, not 50 crops
+        fixed.append("method.reference_set=data")
     if method.get("transfer_models"):
         fixed.append("method.transfer_models=[]")
     if base.data.get("images") and len(base.data.images) > 2:
