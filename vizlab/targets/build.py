@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig
 
 from vizlab.errors import VizlabError
 from vizlab.models.wrapper import OUTPUT, VisionModel
@@ -23,7 +23,12 @@ from vizlab.targets.objectives import (
     Objective,
     TokenDimObjective,
 )
-from vizlab.targets.schema import PluginTarget, validate_target
+from vizlab.targets.schema import (
+    CompositeTarget,
+    DirectionTarget,
+    PluginTarget,
+    validate_target,
+)
 from vizlab.targets.schema import parse_indices as _parse_indices
 from vizlab.targets.tokens import TokenLayout, describe, parse_tokens
 
@@ -88,19 +93,19 @@ def _num_units(model: VisionModel, layer: str, shape: tuple[int, ...]) -> int:
     return shape[-1] if len(shape) == 3 else shape[1]
 
 
-def _layer_of(cfg: DictConfig, kind: str, model: VisionModel) -> str:
+def _layer_of(cfg: Any, kind: str, model: VisionModel) -> str:
     if kind == "logit":
         return OUTPUT
     if kind == "vit_mlp":
         TokenLayout.from_model(model)  # a clear error on CNNs before any layer lookup
-        if not cfg.get("layer"):
-            if cfg.get("block") is None:
+        if not cfg.layer:
+            if cfg.block is None:
                 raise VizlabError(
                     "target=vit_mlp needs target.block=<block number> (its MLP hidden units "
                     "are blocks.<block>.mlp.fc1) or an explicit target.layer."
                 )
             return f"blocks.{int(cfg.block)}.mlp.fc1"
-    layer = cfg.get("layer")
+    layer = cfg.layer
     if not layer:
         raise VizlabError(f"target={kind} needs target.layer=<module path>.")
     return str(layer)
@@ -132,12 +137,14 @@ def build_target(cfg: DictConfig | dict, model: VisionModel, prefix: str = "targ
     """A :class:`TargetSpec` from the ``target`` config (kinds: see ``KINDS``, or a kind
     registered by a plugin under the ``vizlab.targets`` entry-point group). The config is
     checked by :func:`validate_target` first; what needs the model is checked here."""
-    checked = validate_target(cfg, prefix)
-    if isinstance(checked, PluginTarget):
-        return _plugin_target(checked, model)
-    if not isinstance(cfg, DictConfig):
-        cfg = OmegaConf.create(cfg)
-    kind = checked.kind
+    return _build(validate_target(cfg, prefix), model)
+
+
+def _build(cfg: Any, model: VisionModel) -> TargetSpec:
+    """The target of a checked config (a dataclass of :mod:`vizlab.targets.schema`)."""
+    if isinstance(cfg, PluginTarget):
+        return _plugin_target(cfg, model)
+    kind = cfg.kind
     if kind == "composite":
         return _composite(cfg, model)
     layer = _layer_of(cfg, kind, model)
@@ -154,7 +161,7 @@ def build_target(cfg: DictConfig | dict, model: VisionModel, prefix: str = "targ
     layout = _token_layout(kind, model, layer, shape)
     if kind == "direction":
         return _direction(cfg, model, layer, shape, layout)
-    indices = parse_indices(cfg.get("index"))
+    indices = parse_indices(cfg.index)
     if kind != "layer" and indices is None:
         raise VizlabError(f"target={kind} needs target.index=<int or list of ints>.")
     if indices is not None:
@@ -177,10 +184,10 @@ def build_target(cfg: DictConfig | dict, model: VisionModel, prefix: str = "targ
     elif kind == "channel":
         objective = ChannelObjective(layer, indices)
     elif kind == "neuron":
-        position = _position(cfg.get("position"), layer, shape, layout)
+        position = _position(cfg.position, layer, shape, layout)
         objective = NeuronObjective(layer, indices, position, layout)
     elif kind in TOKEN_KINDS:
-        tokens = parse_tokens(cfg.get("tokens", "all"))
+        tokens = parse_tokens(cfg.tokens)
         layout.weights(tokens, shape[1], layer)  # validate the selection now
         objective = TokenDimObjective(layer, indices, layout, tokens)
         labels = [f"{layer}:{i} {describe(tokens)}" for i in indices]
@@ -222,7 +229,7 @@ def _position(value, layer: str, shape: tuple[int, ...], layout: TokenLayout | N
 
 
 def _direction(
-    cfg: DictConfig,
+    cfg: DirectionTarget,
     model: VisionModel,
     layer: str,
     shape: tuple[int, ...],
@@ -231,15 +238,15 @@ def _direction(
     """A direction in channel space: ``vector`` (list, file, or random) over all channels, or
     over ``channels`` only."""
     n = _num_units(model, layer, shape)
-    channels = parse_indices(cfg.get("channels"), "target.channels")
+    channels = parse_indices(cfg.channels, "target.channels")
     if channels is not None and any(not 0 <= c < n for c in channels):
         raise VizlabError(f"target.channels={channels} must lie in 0..{n - 1} for '{layer}'.")
     size = len(channels) if channels is not None else n
-    raw = cfg.get("vector", "random")
+    raw = cfg.vector
     if raw is None or raw == "random":
-        g = torch.Generator().manual_seed(int(cfg.get("seed", 0)))
+        g = torch.Generator().manual_seed(int(cfg.seed))
         weights = torch.randn(size, generator=g)
-        source = f"random seed {int(cfg.get('seed', 0))}"
+        source = f"random seed {int(cfg.seed)}"
     elif isinstance(raw, str):
         weights = _load_vector(raw)
         source = raw
@@ -256,7 +263,7 @@ def _direction(
         raise VizlabError("target.vector is all zeros; a direction needs a non-zero vector.")
     vector = torch.zeros(n)
     vector[channels if channels is not None else slice(None)] = weights.float().flatten()
-    tokens = parse_tokens(cfg.get("tokens", "all")) if layout is not None else "all"
+    tokens = parse_tokens(cfg.tokens) if layout is not None else "all"
     if layout is not None:
         layout.weights(tokens, shape[1], layer)
     label = f"direction {layer} ({source})"
@@ -302,30 +309,12 @@ def _plugin_target(checked: PluginTarget, model: VisionModel) -> TargetSpec:
     return TargetSpec(checked.kind, layer, parse_indices(index), made)
 
 
-def _composite(cfg: DictConfig, model: VisionModel) -> TargetSpec:
+def _composite(cfg: CompositeTarget, model: VisionModel) -> TargetSpec:
     """A weighted sum of terms, each a target config plus ``weight`` (lucid's a + 0.5 * b).
 
     Terms with several units must agree on how many; single-unit terms apply to every unit.
     """
-    terms = cfg.get("terms")
-    if not terms or not isinstance(terms, ListConfig):
-        raise VizlabError(
-            "target=composite needs target.terms, a list of target configs with weights, e.g. "
-            "[{kind: channel, layer: blocks.3, index: 0, weight: 1.0}, "
-            "{kind: layer, layer: blocks.2, weight: 0.5}]."
-        )
-    parts: list[tuple[float, TargetSpec]] = []
-    for k, term in enumerate(terms):
-        if not isinstance(term, DictConfig):
-            raise VizlabError(f"target.terms[{k}]={term!r} is not a target config (a mapping).")
-        try:
-            weight = float(term.get("weight", 1.0))
-        except (TypeError, ValueError) as err:
-            raise VizlabError(
-                f"target.terms[{k}].weight={term.get('weight')!r} is not a number."
-            ) from err
-        node = OmegaConf.masked_copy(term, [key for key in term if key != "weight"])
-        parts.append((weight, build_target(node, model, f"target.terms[{k}]")))
+    parts: list[tuple[float, TargetSpec]] = [(w, _build(term, model)) for w, term in cfg.terms]
     counts = sorted({s.num_units for _, s in parts if s.num_units > 1})
     if len(counts) > 1:
         raise VizlabError(
@@ -346,9 +335,11 @@ def _composite(cfg: DictConfig, model: VisionModel) -> TargetSpec:
     return TargetSpec("composite", layer, indices, objective, None, labels)
 
 
-def _mask(cfg: DictConfig, shape: tuple[int, ...], layer: str) -> torch.Tensor | None:
-    """Binary mask M of Eq. (3): a central window of the feature map and/or channels."""
-    window, channels = cfg.get("mask_window"), cfg.get("mask_channels")
+def _mask(cfg: Any, shape: tuple[int, ...], layer: str) -> torch.Tensor | None:
+    """Binary mask M of Eq. (3): a central window of the feature map and/or channels (keys
+    of ``target=layer`` only)."""
+    window = getattr(cfg, "mask_window", None)  # other kinds have no mask keys
+    channels = getattr(cfg, "mask_channels", None)
     if window is None and channels is None:
         return None
     mask = torch.ones(shape[1:])
