@@ -21,8 +21,9 @@ def correlation_matrix(decorrelate: bool = True) -> torch.Tensor:
 
 
 def recorrelate(s: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
-    """Decorrelated N x 3 x H x W -> RGB (before the sigmoid)."""
-    return torch.einsum("ij,njhw->nihw", matrix.to(s), s)
+    """Decorrelated N x 3 x H x W -> RGB (before the sigmoid), as one batched matrix
+    product over the flattened pixels (no permuted copies, forward or backward)."""
+    return torch.matmul(matrix.to(s), s.flatten(2)).view_as(s)
 
 
 def to_unit(s: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:

@@ -11,7 +11,7 @@ import torch
 
 from vizlab.models.wrapper import PixelUnits
 from vizlab.params.base import ImageParam, per_image
-from vizlab.params.color import correlation_matrix, from_unit, to_unit
+from vizlab.params.color import correlation_matrix, from_unit, recorrelate
 
 MAGIC = 4.0
 """lucid's constant dividing the spatial image (keeps the sigmoid away from saturation)."""
@@ -44,12 +44,15 @@ class SpectralParam(ImageParam):
         super().__init__(units, optimizer)
         self.size = (int(size[0]), int(size[1]))
         self.matrix = matrix.to(device)
+        self._offset = (-255.0 * units.mean).to(device)
+        """-255 mean: paper units are 255 sigmoid(.) - 255 mean (one fused add per step)."""
 
     def decorrelated(self) -> torch.Tensor:
         raise NotImplementedError
 
     def paper(self) -> torch.Tensor:
-        return self.units.unit_to_paper(to_unit(self.decorrelated(), self.matrix))
+        rgb = torch.sigmoid(recorrelate(self.decorrelated(), self.matrix))
+        return torch.add(self._offset, rgb, alpha=255.0)  # = units.unit_to_paper(rgb)
 
 
 class FourierParam(SpectralParam):
@@ -73,6 +76,8 @@ class FourierParam(SpectralParam):
         super().__init__(units, size, correlation_matrix(bool(decorrelate)), device, optimizer)
         h, w = self.size
         self.scale = spectrum_scale(h, w, float(decay_power)).to(device)
+        self._factors = (self.scale / MAGIC).unsqueeze(-1)
+        """scale / 4 for the real and imaginary parts: one real product per step."""
         shape = (3, h, w // 2 + 1, 2)
         spectra = [torch.randn(shape, generator=g) for g in per_image(generators, batch)]
         self.spectrum = (torch.stack(spectra) * float(sd)).to(device).requires_grad_(True)
@@ -82,8 +87,8 @@ class FourierParam(SpectralParam):
 
     def decorrelated(self) -> torch.Tensor:
         """The spatial image in decorrelated colour, before the sigmoid."""
-        spectrum = torch.view_as_complex(self.spectrum) * self.scale
-        return torch.fft.irfft2(spectrum, s=self.size, norm="ortho") / MAGIC
+        spectrum = torch.view_as_complex(self.spectrum * self._factors)
+        return torch.fft.irfft2(spectrum, s=self.size, norm="ortho")
 
     @torch.no_grad()
     def assign_(self, x_paper: torch.Tensor) -> None:
