@@ -47,7 +47,7 @@ def test_deepdream_raises_the_layer_energy(ctx_factory):
 
 
 def test_octave_sizes_round_to_the_patch_size():
-    from vizlab.methods.deepdream import octave_sizes
+    from vizlab.preimage.dream import octave_sizes
 
     assert octave_sizes((224, 224), 3, 2.0) == [(56, 56), (112, 112), (224, 224)]
     sizes = octave_sizes((64, 64), 4, 1.4, multiple=8, minimum=16)

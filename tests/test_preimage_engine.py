@@ -154,3 +154,16 @@ def test_methods_flag_an_interrupted_run(ctx_factory, monkeypatch):
     result = Inversion().run(ctx)
     assert result.metrics["interrupted"] is True and result.metrics["steps_done"] == 2
     assert result.tensors["preimage"].shape == (1, 3, 32, 32)
+
+
+def test_render_takes_a_parameterization_object(tiny):
+    from vizlab.params import FourierParam
+
+    g = [torch.Generator().manual_seed(i) for i in range(2)]
+    param = FourierParam(tiny.units, 2, (40, 40), generators=g, decay_power=1.5)
+    result = render(
+        tiny, "blocks.2:0,5", param=param, transforms="crops", iterations=3, progress=False
+    )
+    assert result.images.shape == (2, 3, 40, 40) and len(result.objective) == 2
+    with pytest.raises(VizlabError, match="batch=1 = 1"):
+        render(tiny, "blocks.2:0", param=param, iterations=1, progress=False)
