@@ -197,21 +197,6 @@ def _num_images(data: dict[str, Any]) -> int:
     return _count(data.get("images") or data.get("image"))
 
 
-def _available_bytes() -> int | None:
-    """Memory the kernel can give this process now (MemAvailable), or None if unknown."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
 def memory_estimate(cfg: DictConfig) -> tuple[int, str]:
     """(bytes, explanation) of the activations and gradients one optimization step holds:
     images x initializations x units, each costing :data:`BYTES_PER_PIXEL` per input pixel."""
@@ -225,24 +210,28 @@ def memory_estimate(cfg: DictConfig) -> tuple[int, str]:
     target = OmegaConf.to_container(cfg.target, resolve=True) if "target" in cfg else {}
     units = _num_units(target)
     batch = images * inits * units
+    how = f"{images} image(s) x {inits} init(s) x {units} unit(s)"
+    if "batch_size" in method:  # the method splits its batch into chunks that fit
+        chunk = method.get("batch_size")
+        batch = min(batch, chunk if isinstance(chunk, int) and chunk > 0 else 1)
+        how = f"a batch of {batch} (method.batch_size)"
     total = batch * h * w * BYTES_PER_PIXEL
-    how = (
-        f"{images} image(s) x {inits} init(s) x {units} unit(s) at {h}x{w} px, about "
-        f"{BYTES_PER_PIXEL} bytes per pixel"
-    )
-    return total, how
+    return total, f"{how} at {h}x{w} px, about {BYTES_PER_PIXEL} bytes per pixel"
 
 
 def check_memory(cfg: DictConfig) -> None:
     """Refuse a request whose estimated activations exceed the memory available now."""
+    from vizlab.devices import resolve_device
+    from vizlab.preimage.memory import free_memory
+
     need, how = memory_estimate(cfg)
-    have = _available_bytes()
-    if have is None or need <= have:
+    have = free_memory(resolve_device(cfg.get("device")))
+    if need <= have:
         return
     gib = 2**30
     raise VizlabError(
         f"This request needs about {need / gib:,.1f} GiB of memory ({how}), but about "
-        f"{have / gib:,.1f} GiB is available, so it would be killed by the system. Use a "
+        f"{have / gib:,.1f} GiB is free, so it would be killed by the system. Use a "
         "smaller data.size (null: the model's own size), fewer images (data.limit, data.images), "
         "a smaller method.num_inits or fewer units in target.index."
     )
