@@ -26,11 +26,11 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}
 tr.failed td{background:#fde8e8}tr.missing td,tr.interrupted td{background:#fff6dd}
 img.thumb{height:72px;width:auto;max-width:160px;display:block}
 table.grid td{text-align:center;font-size:.8em}
-table.grid img{width:200px;height:auto;display:block;margin:auto}
+table.grid img{width:200px;height:auto;display:block;margin:auto;image-rendering:pixelated}
 .plots img{display:inline-block}
 .plots img{max-width:100%;border:1px solid #eee;margin:4px 0}
 .images figure{display:inline-block;margin:6px;vertical-align:top}
-.images img{max-width:560px;border:1px solid #eee}
+.images img{max-width:560px;min-width:220px;border:1px solid #eee}
 figcaption{font-size:.8em;color:#555}
 """
 
@@ -190,11 +190,11 @@ def metrics_table(metrics: dict) -> str:
 
 
 def job_page(job: Job, page_dir: Path, index: Path, keys: list[str]) -> str:
-    title = job.name
+    title = short_label(job, keys)
     parts = [
         f"<p><a href='{href(index, page_dir)}'>&larr; all jobs</a></p>",
         f"<h1>{esc(title)}</h1>",
-        f"<p class='meta'>status: {esc(job.status)}"
+        f"<p class='meta'>folder: {esc(job.name)}<br>status: {esc(job.status)}"
         + (f" &mdash; {esc(job.error)}" if job.error else "")
         + "</p>",
     ]
