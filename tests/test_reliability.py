@@ -159,6 +159,15 @@ def test_a_signal_between_sweep_jobs_stops_the_next_job_before_it_starts(tmp_pat
     assert not (tmp_path / "run" / "metrics.json").exists()  # nothing was computed
 
 
+def test_job_id_is_stable_and_ignores_the_resume_flag():
+    from tests.conftest import compose
+    from vizlab.jobs import job_id
+
+    a = job_id(compose(*TINY, "method.C=20"))
+    assert a == job_id(compose(*TINY, "method.C=20", "sweep.resume=true"))
+    assert a != job_id(compose(*TINY, "method.C=300"))
+
+
 def test_complete_jobs_are_found_by_id(tmp_path):
     job = tmp_path / "0_a"
     JobRecord("abc", status="complete").write(job)
