@@ -83,6 +83,7 @@ def test_curves_are_history_and_the_job_table_has_one_row(tmp_path):
     row = dict(zip(table["columns"], table["data"][0]))
     assert row["job"] == "job-0" and row["method.C"] == "100"
     assert row["target.layer"] == "blocks.1" and row["reconstruction_error"] == 42.5
+    assert row["layer"] == "blocks.1" and len(set(table["columns"])) == len(table["columns"])
     assert row["comparison"]["_type"] == "image-file"
     assert Path(table["files"][row["comparison"]["path"]]).is_file()  # staged for wandb sync
 
@@ -210,7 +211,9 @@ def test_a_sweep_logs_job_tables_and_a_summary_run(tmp_path):
         logged = read_offline_run(run_file)
         assert logged["group"] == sweep_dir.name
         assert len(logged["history"]["curves/energy"]) == 4  # 3 steps + 1 fine-tuning step
-        row = dict(zip(*(lambda t: (t["columns"], t["data"][0]))(read_table(run_file, TABLE_KEY))))
+        table = read_table(run_file, TABLE_KEY)
+        assert len(set(table["columns"])) == len(table["columns"])
+        row = dict(zip(table["columns"], table["data"][0]))
         assert row["method.C"] in ("300", "20") and "reconstruction_error" in row
     (summary_file,) = find_run_files(sweep_dir)
     summary = read_offline_run(summary_file)

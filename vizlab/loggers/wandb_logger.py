@@ -162,13 +162,22 @@ def table_images(names: list[str]) -> list[str]:
     return ranked[:TABLE_IMAGES]
 
 
+def unique_columns(first: list[str], then: list[str]) -> list[str]:
+    """Column names for a W&B table: a later name equal to an earlier one (a metric named like
+    an override, e.g. ``model``) becomes ``metrics.<name>``."""
+    columns = list(first)
+    for name in then:
+        columns.append(f"metrics.{name}" if name in columns else name)
+    return columns
+
+
 def job_table(name: str, overrides: dict[str, str], result: Result):
     """The one-row ``wandb.Table`` of a job: name, overrides, scalar metrics, main images."""
     import wandb
 
     scalars = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float, bool, str))}
     images = table_images(list(result.images))
-    columns = ["job", *overrides, *scalars, *images]
+    columns = unique_columns(["job", *overrides], [*scalars, *images])
     row = [
         name,
         *overrides.values(),

@@ -15,6 +15,7 @@ from vizlab.loggers.wandb_logger import (
     resolve_mode,
     resolve_project,
     stable_run_id,
+    unique_columns,
     usable_mode,
 )
 from vizlab.report.jobs import Job, find_jobs, is_scalar, key_metrics, swept_keys
@@ -39,7 +40,7 @@ def sweep_table(jobs: list[Job], keys: list[str]):
     metrics: list[str] = []
     for job in jobs:
         metrics += [k for k, v in job.metrics.items() if is_scalar(v) and k not in metrics]
-    columns = ["job", "status", *keys, *metrics, "image"]
+    columns = unique_columns(["job", "status", *keys], [*metrics, "image"])
     rows = []
     for job in jobs:
         image = wandb.Image(str(job.thumbnail)) if job.thumbnail else None
