@@ -85,7 +85,7 @@ def test_quick_runs_every_experiment_end_to_end(tmp_path: Path):
         assert "failed" not in part, part
         assert f"vizlab reproduce {repro.name} --quick" in part
         assert list((tmp_path / "figures").glob(f"{repro.name}_*.png")), repro.name
-    assert "Not generated yet" not in text
+    assert "Not generated on" not in text
 
 
 @pytest.mark.parametrize("alias", ["table2_hog_dsift"])

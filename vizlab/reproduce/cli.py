@@ -52,6 +52,9 @@ def parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override for every job (Hydra syntax; a,b,c replaces that sweep axis)",
     )
+    p.add_argument(
+        "--note", default="", help="a paragraph added to each section (e.g. why a protocol was cut)"
+    )
     p.add_argument("--list", action="store_true", help="list the experiments and exit")
     return p
 
@@ -93,6 +96,8 @@ def reproduce(repro: Reproduction, args: argparse.Namespace, out: Path, cache: P
     if not jobs:
         raise VizlabError(f"No cached job of '{repro.name}' in {cache}; run it without --no-run.")
     rendering = repro.layout(jobs, repro.paper)
+    if args.note:
+        rendering.markdown = f"{args.note}\n\n{rendering.markdown}"
     return write_part(out, repro, grid, jobs, rendering, command_line(repro, args))
 
 

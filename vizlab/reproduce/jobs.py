@@ -140,7 +140,8 @@ def _save(job: Job, folder: Path, cfg: DictConfig) -> None:
 def load_cached(folder: Path, point: list[tuple[str, str]]) -> Job | None:
     if not (folder / "tensors.pt").exists() or not (folder / "metrics.json").exists():
         return None
-    info = json.loads((folder / "job.json").read_text())
+    job_file = folder / "job.json"
+    info = json.loads(job_file.read_text()) if job_file.exists() else {}
     tensors = {k: v.float() for k, v in torch.load(folder / "tensors.pt").items()}
     metrics = json.loads((folder / "metrics.json").read_text())
     seconds = float(info.get("wall_seconds", 0.0))

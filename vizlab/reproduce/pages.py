@@ -123,7 +123,13 @@ def write_pages(out: Path) -> list[Path]:
                 lines += [
                     f"## {r.title}",
                     "",
-                    f"Not generated yet: `vizlab reproduce {r.name}`.",
+                    f"<a id='{r.name}'></a>Not generated on the report's machine (only checked "
+                    f"end to end by `vizlab reproduce {r.name} --quick`); to generate it: "
+                    f"`vizlab reproduce {r.name}`. What it reproduces and with which stand-ins:",
+                    "",
+                    "```text",
+                    config_comment(r.name),
+                    "```",
                     "",
                 ]
         path = out / filename
