@@ -12,7 +12,7 @@ from pathlib import Path
 
 from vizlab.errors import VizlabError
 from vizlab.reproduce.catalog import ALIASES, BY_NAME, CATALOG, Reproduction
-from vizlab.reproduce.jobs import Job, build_grid, config_dir, job_id, load_cached, run_job
+from vizlab.reproduce.jobs import Job, build_grid, job_id, load_cached, run_job
 from vizlab.reproduce.pages import write_failure, write_pages, write_part
 from vizlab.reproduce.quick import quick_grid
 
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.quick:
         out = Path(tempfile.mkdtemp(prefix="vizlab-reproduce-quick-"))
     else:
-        out = config_dir().parent / "docs" / "reproduction"
+        out = Path("docs") / "reproduction"
     cache = args.cache or (out / "cache" if args.quick else Path("outputs") / "reproduce")
     failed = []
     for repro in chosen:

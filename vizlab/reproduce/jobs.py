@@ -27,6 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 from vizlab.errors import VizlabError
 
 RUN_OVERRIDES = ("progress=false", "logger=local")  # report runs: no bars, local files only
+RECORD = "reproduce.json"  # a cached job's grid point, overrides and wall time
 
 
 def config_dir() -> Path:
@@ -134,14 +135,15 @@ def _save(job: Job, folder: Path, cfg: DictConfig) -> None:
     torch.save(half, folder / "tensors.pt")
     (folder / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
     info = {"point": job.point, "overrides": job.overrides, "wall_seconds": job.seconds}
-    (folder / "job.json").write_text(json.dumps(info, indent=1))
+    (folder / RECORD).write_text(json.dumps(info, indent=1))
 
 
 def load_cached(folder: Path, point: list[tuple[str, str]]) -> Job | None:
     if not (folder / "tensors.pt").exists() or not (folder / "metrics.json").exists():
         return None
-    job_file = folder / "job.json"
-    info = json.loads(job_file.read_text()) if job_file.exists() else {}
+    records = [folder / RECORD, folder / "job.json"]  # job.json: caches written before
+    record = next((r for r in records if r.exists()), None)
+    info = json.loads(record.read_text()) if record is not None else {}
     tensors = {k: v.float() for k, v in torch.load(folder / "tensors.pt").items()}
     metrics = json.loads((folder / "metrics.json").read_text())
     seconds = float(info.get("wall_seconds", 0.0))
