@@ -138,7 +138,7 @@ def test_composed_configs_build_the_documented_stacks(compose_cfg):
 
 
 def test_bad_transform_config_names_the_valid_choices():
-    with pytest.raises(VizlabError, match="Valid types: .*rotate"):
+    with pytest.raises(VizlabError, match="transforms.twirl.*Valid: .*rotate"):
         build_transforms({"twirl": {}})
     with pytest.raises(VizlabError, match="transforms.jitter.pxels.*pixels"):
         build_transforms({"jitter": {"pxels": 3}})

@@ -106,6 +106,24 @@ def load_entry(group: str, name: str, builtin: tuple[str, ...] = ()) -> Any:
         ) from err
 
 
+def require_known(group: str, name: str, builtin: tuple[str, ...] | list[str], key: str) -> None:
+    """Raise a :class:`VizlabError` for ``key=name`` unless ``name`` is one of ``builtin`` or
+    registered in ``group`` (the message lists both, with the nearest name as a hint)."""
+    if name in builtin:
+        return
+    plugins = available(group)
+    if name in plugins:
+        return
+    what = _WHAT.get(group, "entry")
+    names = sorted(builtin) + sorted(plugins)
+    hint = nearest(str(name), names, n=1)
+    raise VizlabError(
+        f"Invalid value {key}={name!r}: not a {what}. Valid: {format_choices(names, 40)}"
+        + (f" (did you mean {hint[0]}?)" if hint else "")
+        + f". Plugins add more under the '{group}' entry-point group."
+    )
+
+
 def plugin_options(
     factory: Any, node: DictConfig | dict | None, prefix: str, drop: tuple[str, ...] = ()
 ) -> Any:

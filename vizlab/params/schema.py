@@ -13,7 +13,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from vizlab.errors import VizlabError, format_choices, nearest
+from vizlab.errors import VizlabError
 from vizlab.optim.schema import validate_optimizer
 from vizlab.schema import check_positive, check_range, typed
 
@@ -96,16 +96,7 @@ def validate_param(node: Any, prefix: str = "param") -> Any:
         options = typed(SCHEMAS[name], data, prefix)
         options._check_optimizer(prefix)
         return options
-    plugins = registry.available("vizlab.params")
-    if name not in plugins:
-        names = sorted(SCHEMAS) + sorted(plugins)
-        hint = nearest(str(name), names, n=1)
-        raise VizlabError(
-            f"Invalid value {prefix}.name={name!r}: not an image parameterization. Valid: "
-            f"{format_choices(names, 40)}"
-            + (f" (did you mean {hint[0]}?)" if hint else "")
-            + ". Plugins add parameterizations under the 'vizlab.params' entry-point group."
-        )
+    registry.require_known("vizlab.params", name, list(SCHEMAS), f"{prefix}.name")
     data = dict(data)
     optimizer = data.pop("optimizer", None)
     penalties = data.pop("penalties", False)

@@ -11,7 +11,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from vizlab.errors import VizlabError, format_choices, nearest
+from vizlab.errors import VizlabError
 from vizlab.schema import check_positive, require, typed
 
 
@@ -120,15 +120,8 @@ def validate_regularizers(node: Any, prefix: str = "regularizers") -> dict[str, 
         if kind in SCHEMAS:
             out[str(key)] = typed(SCHEMAS[kind], entry, where)
             continue
-        plugins = registry.available("vizlab.regularizers")
-        if kind not in plugins:
-            names = sorted(SCHEMAS) + sorted(plugins)
-            hint = nearest(str(kind), names, n=1)
-            raise VizlabError(
-                f"Unknown regularizer {where} (type {kind!r}). Valid: {format_choices(names, 40)}"
-                + (f" (did you mean {hint[0]}?)" if hint else "")
-                + ". Plugins add penalties under the 'vizlab.regularizers' entry-point group."
-            )
+        named = where if kind == key else f"{where}.type"
+        registry.require_known("vizlab.regularizers", kind, list(SCHEMAS), named)
         weight, enabled = entry.pop("weight", 1.0), entry.pop("enabled", True)
         check = typed(_Weight, {"weight": weight, "enabled": enabled}, where)
         factory = registry.load_entry("vizlab.regularizers", kind)

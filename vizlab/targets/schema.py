@@ -13,7 +13,7 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from vizlab.errors import VizlabError, format_choices, nearest
+from vizlab.errors import VizlabError
 from vizlab.schema import OptionError, check_finite, check_positive, require, typed
 
 INDEX_HELP = "an integer >= 0, a non-empty list of integers, or a range 'start:stop' (start < stop)"
@@ -247,15 +247,6 @@ def validate_target(node: Any, prefix: str = "target") -> Any:
             composite.terms = checked
             return composite
         return typed(SCHEMAS[kind], data, prefix)
-    plugins = registry.available("vizlab.targets")
-    if kind not in plugins:
-        names = sorted(SCHEMAS) + sorted(plugins)
-        hint = nearest(str(kind), names, n=1)
-        raise VizlabError(
-            f"Invalid value {prefix}.kind={kind!r}: not a target kind. Valid kinds: "
-            f"{format_choices(names, 40)}"
-            + (f" (did you mean {hint[0]}?)" if hint else "")
-            + ". Plugins add kinds under the 'vizlab.targets' entry-point group."
-        )
+    registry.require_known("vizlab.targets", kind, list(SCHEMAS), f"{prefix}.kind")
     factory = registry.load_entry("vizlab.targets", kind)
     return PluginTarget(kind, registry.plugin_options(factory, data, prefix, drop=("kind",)))

@@ -11,7 +11,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from vizlab.errors import VizlabError, format_choices, nearest
+from vizlab.errors import VizlabError
 from vizlab.schema import check_choice, check_finite, check_positive, check_range, require, typed
 
 PAD_MODES = ("constant", "reflect", "replicate")
@@ -146,17 +146,8 @@ def validate_transforms(node: Any, prefix: str = "transforms") -> dict[str, Tran
             options = typed(SCHEMAS[kind], entry, where)
             out[str(key)] = TransformEntry(str(kind), options, options.enabled)
             continue
-        plugins = registry.available("vizlab.transforms")
-        if kind not in plugins:
-            names = sorted(SCHEMAS) + sorted(plugins)
-            hint = nearest(str(kind), names, n=1)
-            raise VizlabError(
-                f"Unknown transform {where} (type {kind!r}). Valid types: "
-                f"{format_choices(names, 40)}"
-                + (f" (did you mean {hint[0]}?)" if hint else "")
-                + ". Set `type:` when the key is not a type name; plugins add transforms under "
-                "the 'vizlab.transforms' entry-point group."
-            )
+        named = where if kind == key else f"{where}.type"
+        registry.require_known("vizlab.transforms", kind, list(SCHEMAS), named)
         enabled = entry.pop("enabled", True)
         require_bool(enabled, f"{where}.enabled")
         factory = registry.load_entry("vizlab.transforms", kind)
