@@ -85,11 +85,14 @@ def reproduce(repro: Reproduction, args: argparse.Namespace, out: Path, cache: P
     if args.quick:
         grid = quick_grid(grid, repro.quick)
     jobs: list[Job] = []
+    missing: list[str] = []
     for point in grid.jobs():
         folder = cache / (repro.cache_as or repro.name) / job_id(point)
         if args.no_run:
             if (cached := load_cached(folder, point)) is not None:
                 jobs.append(cached)
+            else:
+                missing.append(job_id(point))
             continue
         jobs.append(run_job(grid, point, folder, reuse=args.reuse or args.quick))
         print(f"[reproduce] {repro.name} {job_id(point)}: {jobs[-1].seconds:.0f} s", flush=True)
@@ -98,7 +101,7 @@ def reproduce(repro: Reproduction, args: argparse.Namespace, out: Path, cache: P
     rendering = repro.layout(jobs, repro.paper)
     if args.note:
         rendering.markdown = f"{args.note}\n\n{rendering.markdown}"
-    return write_part(out, repro, grid, jobs, rendering, command_line(repro, args))
+    return write_part(out, repro, grid, jobs, rendering, command_line(repro, args), missing)
 
 
 def main(argv: list[str] | None = None) -> int:
