@@ -31,7 +31,8 @@ def tile_figure(
     """A rows x cols grid of images, row names on the left, column names on top (as the
     papers' figures name layers, C, models or classes); missing cells stay blank."""
     captions = captions or {}
-    fig = Figure(figsize=(1.2 + TILE_INCHES * len(cols), 0.6 + TILE_INCHES * 1.12 * len(rows)))
+    height = 0.6 + TILE_INCHES * 1.12 * len(rows)
+    fig = Figure(figsize=(1.2 + TILE_INCHES * len(cols), height))
     axes = fig.subplots(len(rows), len(cols), squeeze=False)
     for i, row in enumerate(rows):
         for j, col in enumerate(cols):
@@ -49,7 +50,7 @@ def tile_figure(
             if j == 0:
                 ax.set_ylabel(row, fontsize=7.5)
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout(pad=0.4, h_pad=0.3, w_pad=0.2)
+    fig.tight_layout(pad=0.4, h_pad=0.3, w_pad=0.2, rect=(0, 0, 1, 1 - 0.3 / height))
     return fig
 
 
