@@ -50,7 +50,7 @@ def tile_figure(
             if j == 0:
                 ax.set_ylabel(row, fontsize=7.5)
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout(pad=0.4, h_pad=0.3, w_pad=0.2, rect=(0, 0, 1, 1 - 0.3 / height))
+    fig.tight_layout(pad=0.4, h_pad=0.3, w_pad=0.2, rect=(0, 0.12 / height, 1, 1 - 0.3 / height))
     return fig
 
 
