@@ -5,18 +5,15 @@ of a single run and the ``vizlab report`` entry."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+import json
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pytest
 
+from tests.test_end_to_end import run_py
 from vizlab.report import main, write_report
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 class Links(HTMLParser):
@@ -58,33 +55,21 @@ def resolve(link: str, page: Path) -> Path:
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory) -> Path:
     sweep_dir = tmp_path_factory.mktemp("report") / "sweep"
-    env = dict(os.environ, WANDB_MODE="offline", WANDB_SILENT="true", MPLBACKEND="Agg")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "run.py"),
-            "-m",
-            "model=tiny_cnn",
-            "data.size=32",
-            "method=activation_max",
-            "target=channel",
-            "target.layer=blocks.1",
-            "target.index=0,1",
-            "param=pixel,fourier,maco",
-            "method.iterations=3",
-            "method.transfer_models=[]",
-            "method.reference_set=data",
-            "logger=local",
-            "progress=false",
-            f"hydra.sweep.dir={sweep_dir}",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
+    run_py(
+        "-m",
+        "model=tiny_cnn",
+        "data.size=32",
+        "method=activation_max",
+        "target=channel",
+        "target.layer=blocks.1",
+        "target.index=0,1",
+        "param=pixel,fourier,maco",
+        "method.iterations=3",
+        "method.transfer_models=[]",
+        "method.reference_set=data",
+        "logger=local",
+        f"hydra.sweep.dir={sweep_dir}",
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
     return sweep_dir
 
 
@@ -146,3 +131,30 @@ def test_a_folder_without_runs_is_a_clear_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert str(tmp_path) in err and "no vizlab run" in err
     assert main([str(tmp_path / "missing")]) == 2
+
+
+def test_failed_and_interrupted_jobs_are_listed_with_their_error(tmp_path):
+    """Built from job folders alone (no model): an ok job, a failed one, an interrupted one."""
+    from PIL import Image
+
+    for num, (status, c) in enumerate([("complete", 1), ("failed", 20), ("interrupted", 300)]):
+        job = tmp_path / f"{num}_method.C={c}"
+        (job / ".hydra").mkdir(parents=True)
+        (job / ".hydra" / "overrides.yaml").write_text(f"- method.C={c}\n- model=tiny_cnn\n")
+        record = {"id": f"j{num}", "status": status, "overrides": [f"method.C={c}"]}
+        if status != "complete":
+            record["error"] = "Traceback ...\nNonFiniteError: energy is nan at step 7"
+        (job / "job.json").write_text(json.dumps(record))
+        if status != "failed":
+            metrics = {"reconstruction_error": 10.0 * (num + 1), "C": float(c)}
+            metrics["interrupted"] = status == "interrupted"
+            (job / "metrics.json").write_text(json.dumps(metrics))
+            Image.new("RGB", (8, 8), (200, 20, 20)).save(job / "comparison.png")
+    index = write_report(tmp_path)
+    text = index.read_text()
+    assert "3 job(s): 1 failed, 1 interrupted, 1 ok" in text
+    assert "<tr class='failed'>" in text and "NonFiniteError: energy is nan at step 7" in text
+    assert "Swept: method.C" in text
+    for page in [index, *(tmp_path / "report" / "jobs").glob("*.html")]:
+        for link in parse(page).links:
+            assert resolve(link, page).is_file(), link

@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.test_end_to_end import run_py
 from vizlab.loggers.wandb_logger import (
     TABLE_KEY,
     WandbLogger,
@@ -31,7 +29,6 @@ from vizlab.loggers.wandb_offline import (
 )
 from vizlab.methods.base import Result
 
-ROOT = Path(__file__).resolve().parents[1]
 UNROUTABLE = "http://192.0.2.1:81"  # TEST-NET-1: never routed (refused or timed out)
 CLOSED = "http://127.0.0.1:9"  # the discard port, closed here: refused at once
 
@@ -182,28 +179,16 @@ def test_run_id_without_a_job_record_hashes_the_config(tmp_path):
 def test_a_sweep_logs_job_tables_and_a_summary_run(tmp_path):
     """End to end: a 2-job sweep on the tiny model with W&B offline."""
     sweep_dir = tmp_path / "sweep"
-    env = dict(os.environ, WANDB_MODE="offline", WANDB_SILENT="true", MPLBACKEND="Agg")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "run.py"),
-            "-m",
-            "model=tiny_cnn",
-            "data.size=32",
-            "target.layer=blocks.1",
-            "method.C=300,20",
-            "method.iterations=3",
-            "method.finetune_iterations=1",
-            "progress=false",
-            f"hydra.sweep.dir={sweep_dir}",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
+    run_py(
+        "-m",
+        "model=tiny_cnn",
+        "data.size=32",
+        "target.layer=blocks.1",
+        "method.C=300,20",
+        "method.iterations=3",
+        "method.finetune_iterations=1",
+        f"hydra.sweep.dir={sweep_dir}",
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
     jobs = sorted(p for p in sweep_dir.iterdir() if (p / "metrics.json").is_file())
     assert len(jobs) == 2
     for job in jobs:

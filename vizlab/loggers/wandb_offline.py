@@ -40,20 +40,25 @@ def _records(data: bytes):
             pos += _BLOCK - (pos % _BLOCK)  # zero padding to the end of a block
 
 
-def read_offline_run(run_file: str | Path) -> dict[str, Any]:
-    """``{"history": {key: [json values]}, "summary": {key: json}, "config": {...}}``."""
-    import json
-
+def parsed_records(run_file: str | Path):
+    """``(kind, record)`` for each ``wandb_internal_pb2.Record`` of an offline run file."""
     from wandb.proto import wandb_internal_pb2 as pb
 
-    out: dict[str, Any] = {"history": {}, "summary": {}, "config": {}, "complete": False}
     for raw in _records(Path(run_file).read_bytes()):
         record = pb.Record()
         try:
             record.ParseFromString(raw)
         except Exception:  # noqa: BLE001 - skip a torn record
             continue
-        kind = record.WhichOneof("record_type")
+        yield record.WhichOneof("record_type"), record
+
+
+def read_offline_run(run_file: str | Path) -> dict[str, Any]:
+    """``{"history": {key: [json values]}, "summary": {key: json}, "config": {...}}``."""
+    import json
+
+    out: dict[str, Any] = {"history": {}, "summary": {}, "config": {}, "complete": False}
+    for kind, record in parsed_records(run_file):
         if kind == "history":
             for item in record.history.item:
                 key = item.key or "/".join(item.nested_key)
@@ -84,16 +89,9 @@ def read_artifacts(run_file: str | Path) -> list[dict[str, Any]]:
     """The artifacts an offline run recorded: ``{"type", "name", "files": {path: local
     file}}``. A logged ``wandb.Table`` is a ``run_table`` artifact holding the table and its
     images; W&B stages those files until ``wandb sync`` uploads them."""
-    from wandb.proto import wandb_internal_pb2 as pb
-
     out = []
-    for raw in _records(Path(run_file).read_bytes()):
-        record = pb.Record()
-        try:
-            record.ParseFromString(raw)
-        except Exception:  # noqa: BLE001 - skip a torn record
-            continue
-        if record.WhichOneof("record_type") == "artifact":
+    for kind, record in parsed_records(run_file):
+        if kind == "artifact":
             art = record.artifact
             files = {e.path: e.local_path for e in art.manifest.contents}
             out.append({"type": art.type, "name": art.name, "files": files})
