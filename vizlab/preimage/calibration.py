@@ -92,8 +92,11 @@ def resolve_C(
 
 def check_C(key: str, value: object) -> None:
     """For an ``Options`` schema: ``C`` is ``auto`` or a finite number > 0."""
-    from vizlab.schema import check_positive
+    from vizlab.schema import OptionError, check_positive
 
     if value == "auto":
         return
-    check_positive(key, value)
+    try:
+        check_positive(key, value)
+    except OptionError:
+        raise OptionError(key, value, "must be 'auto' or a finite number > 0") from None
