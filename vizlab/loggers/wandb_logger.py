@@ -32,8 +32,9 @@ DEFAULT_MODE = "offline"
 DEFAULT_PROJECT = "vizlab"
 PROBE_SECONDS = 2.0
 """Longest wait for the W&B server to accept a connection before going offline."""
-INIT_SECONDS = 15.0
-"""W&B's own init timeout for online runs (a server that accepts but stalls)."""
+INIT_SECONDS = 6.0
+"""W&B's own init timeout for online runs: a server that accepts connections but stalls costs
+at most this long before the run goes offline (a healthy start takes a second or two)."""
 TABLE_KEY = "job_table"
 TABLE_IMAGES = 3
 """Images per job in the table (the first ones in the report's order of preference)."""
@@ -229,7 +230,11 @@ class WandbLogger(Logger):
 
         def settings(timeout: float) -> Any:
             return wandb.Settings(
-                console="off", x_disable_stats=True, x_disable_meta=True, init_timeout=timeout
+                console="off",
+                x_disable_stats=True,
+                x_disable_meta=True,
+                init_timeout=timeout,
+                x_graphql_timeout_seconds=timeout,  # the resume lookup of an online start
             )
 
         try:
