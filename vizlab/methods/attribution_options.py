@@ -6,10 +6,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from vizlab.attribution.explain import BASELINES, CLASS_KINDS, Explained, explain, is_baseline
+from torch import Tensor
+
+from vizlab.attribution.explain import (
+    BASELINES,
+    CLASS_KINDS,
+    Explained,
+    baseline,
+    explain,
+    is_baseline,
+)
 from vizlab.attribution.integrated_gradients import METHODS
 from vizlab.attribution.saliency import SMOOTHED
-from vizlab.errors import nearest
+from vizlab.attribution.saliency import attribute as attribute_kind
+from vizlab.errors import VizlabError, nearest
 from vizlab.methods.base import RunContext
 from vizlab.schema import check_choice, check_positive, check_range, require
 
@@ -85,3 +95,21 @@ def explained(ctx: RunContext, class_index: int | None, allow_units: bool = True
         allow_units=allow_units,
         method=str(ctx.method_cfg.name),
     )
+
+
+def attribute(
+    ctx: RunContext, ex: Explained, kind: str, knobs: SaliencyKnobs
+) -> tuple[Tensor, dict]:
+    """Attributions (N x 3 x H x W, model-input space) of one kind, plus its metrics."""
+    base = baseline(ctx.model.units, knobs.baseline, ex.inputs, ex.photos)
+    try:
+        return attribute_kind(
+            ctx.model.module,
+            ex,
+            kind,
+            baseline=base,
+            generator=ctx.generator(),
+            **knobs.saliency_kwargs(),
+        )
+    except ValueError as err:
+        raise VizlabError(f"method={ctx.method_cfg.name} kind={kind}: {err}.") from err

@@ -20,9 +20,13 @@ from vizlab.attribution.display import colorize, normalize, overlay
 from vizlab.attribution.explain import Explained, cam_layer
 from vizlab.attribution.saliency import KINDS
 from vizlab.attribution.segment import grabcut, seed_mask
-from vizlab.methods.attribution_options import SaliencyKnobs, check_class_index, explained
+from vizlab.methods.attribution_options import (
+    SaliencyKnobs,
+    attribute,
+    check_class_index,
+    explained,
+)
 from vizlab.methods.base import Method, Result, RunContext
-from vizlab.methods.saliency import attribute
 from vizlab.plotting import grid, labelled_grid
 from vizlab.schema import check_choice, check_positive, check_range, require
 

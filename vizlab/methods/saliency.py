@@ -15,11 +15,13 @@ from torch import Tensor
 
 from vizlab.attribution import channel_max_abs
 from vizlab.attribution.display import colorize, gradient_image, normalize, overlay
-from vizlab.attribution.explain import Explained, baseline
 from vizlab.attribution.saliency import KINDS
-from vizlab.attribution.saliency import attribute as attribute_kind
-from vizlab.errors import VizlabError
-from vizlab.methods.attribution_options import SaliencyKnobs, check_class_index, explained
+from vizlab.methods.attribution_options import (
+    SaliencyKnobs,
+    attribute,
+    check_class_index,
+    explained,
+)
 from vizlab.methods.base import Method, Result, RunContext
 from vizlab.plotting import grid, labelled_grid
 from vizlab.schema import check_range, require
@@ -53,24 +55,6 @@ class SaliencyOptions(SaliencyKnobs):
         parse_kinds(self.kind)
         check_class_index(self.class_index)
         check_range("percentile", self.percentile, 0.0, 100.0)
-
-
-def attribute(
-    ctx: RunContext, ex: Explained, kind: str, knobs: SaliencyKnobs
-) -> tuple[Tensor, dict]:
-    """Attributions (N x 3 x H x W, model-input space) of one kind, plus its metrics."""
-    base = baseline(ctx.model.units, knobs.baseline, ex.inputs, ex.photos)
-    try:
-        return attribute_kind(
-            ctx.model.module,
-            ex,
-            kind,
-            baseline=base,
-            generator=ctx.generator(),
-            **knobs.saliency_kwargs(),
-        )
-    except ValueError as err:
-        raise VizlabError(f"method={ctx.method_cfg.name} kind={kind}: {err}.") from err
 
 
 class Saliency(Method):
