@@ -113,11 +113,12 @@ def test_many_units_are_chunked_to_the_memory_budget(ctx_factory, monkeypatch):
     import vizlab.preimage.memory as memory
 
     ctx = ctx_factory(*CHUNKED)
+    whole_ctx = ctx_factory(*CHUNKED, "method.batch_size=6")  # before the budget shrinks
     per_image = memory.SAFETY * memory.bytes_per_image(ctx.model, ["blocks.1"])
     monkeypatch.setattr(memory, "free_memory", lambda device: int(2.5 * per_image / memory.USABLE))
     chunked = ActivationMax().run(ctx)
     assert chunked.metrics["batch_size"] == 2
-    whole = ActivationMax().run(ctx_factory(*CHUNKED, "method.batch_size=6"))
+    whole = ActivationMax().run(whole_ctx)
     assert whole.metrics["batch_size"] == 6
     a, b = chunked.tensors["visualization"], whole.tensors["visualization"]
     assert a.shape == (6, 3, 32, 32)
