@@ -27,6 +27,9 @@ from vizlab.validate import check_model_layers, validate_config
 
 log = logging.getLogger(__name__)
 _MODEL_CACHE: dict[str, torch.nn.Module] = {}
+_RF_CACHES: dict[str, dict] = {}
+"""Receptive fields measured on the cached module, shared by its wrappers (keyed by layer and
+probe size), so the jobs of a sweep do not re-measure them."""
 
 
 def load_model(
@@ -39,11 +42,15 @@ def load_model(
         key = OmegaConf.to_yaml(cfg.model) + str(device)
         if key not in _MODEL_CACHE:
             _MODEL_CACHE.clear()  # keep one model in memory
+            _RF_CACHES.clear()
             _MODEL_CACHE[key] = build_model(cfg.model).to(device)
         module = _MODEL_CACHE[key]
     model = wrap_model(module, cfg.model, device)
     model.precision = resolve_precision(cfg.get("precision"))
-    return model.with_input_size(cfg.data.get("size"))
+    model = model.with_input_size(cfg.data.get("size"))
+    if module is _MODEL_CACHE.get(key := OmegaConf.to_yaml(cfg.model) + str(device)):
+        model._rf_cache = _RF_CACHES.setdefault(key, {})
+    return model
 
 
 def _hydra_job() -> dict[str, Any]:
