@@ -22,7 +22,6 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-import torchvision.transforms.functional as TF
 
 Generators = Sequence[torch.Generator | None] | None
 Affine = tuple[float, float, float, float, float, float]
@@ -219,7 +218,8 @@ class RandomCrop:
             f = _uniform(g, self.low, self.high)
             ch, cw = max(1, round(f * h)), max(1, round(f * w))
             top, left = _randint(g, h - ch + 1), _randint(g, w - cw + 1)
-            out.append(TF.resized_crop(x[i : i + 1], top, left, ch, cw, [h, w], antialias=False))
+            box = x[i : i + 1, :, top : top + ch, left : left + cw]
+            out.append(F.interpolate(box, size=(h, w), mode="bilinear", align_corners=False))
         return torch.cat(out)
 
 
