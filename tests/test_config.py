@@ -22,7 +22,7 @@ def test_defaults_compose_to_the_main_job():
     assert cfg.data.image == "chelsea"
     assert cfg.method.iterations == 300 and cfg.method.finetune_iterations == 50
     assert set(cfg.regularizers) >= {"alpha_norm", "tv", "jitter"}
-    assert cfg.logger.wandb.mode == "offline"
+    assert cfg.logger.wandb.mode is None  # W&B's own $WANDB_MODE, else offline
 
 
 @pytest.mark.parametrize(
