@@ -12,8 +12,13 @@ time, on the same model, image size and thread count:
 * ``lucent``: one step of ``render_vis`` with ``param.image(size, fft=True, decorrelate=True)``
   and its standard transforms (skipped if torch-lucent is not installed).
 
-Usage: ``python benchmarks/run.py [--size 128] [--steps 30] [--threads 2]``. Results are
-printed as a table and written to ``benchmarks/results/latest.json``.
+The limit and vizlab's steps are both the median of ``--steps`` timed steps (lucent's: the
+difference of two whole runs over the step count); every figure is the best of ``--repeats``
+rounds, each round measuring every item once, so that a busy machine slows all of them alike.
+
+Usage: ``python benchmarks/run.py [--size 128] [--steps 30] [--threads 2] [--repeats 3]
+[--layers blocks.1,blocks.3,blocks.5]``. Results are printed as a table and written to
+``benchmarks/results/latest.json``.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -41,8 +47,9 @@ def best_of(fn, repeats: int = 5) -> float:
     return min(times)
 
 
-def physical_limit(model, layer: str, size: int) -> float:
-    """Seconds for forward-to-``layer`` + backward-to-input at batch 1."""
+def physical_limit(model, layer: str, size: int, steps: int = 30) -> float:
+    """Seconds for forward-to-``layer`` + backward-to-input at batch 1: the median of
+    ``steps`` (after a warm-up), like the step time a vizlab run logs."""
     x = torch.randn(1, 3, size, size, requires_grad=True)
 
     def step():
@@ -50,7 +57,13 @@ def physical_limit(model, layer: str, size: int) -> float:
         feats[layer].mean().backward()
         x.grad = None
 
-    return best_of(step)
+    step()
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
 
 
 def vizlab_step(overrides: list[str], steps: int) -> float:
@@ -99,28 +112,39 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--layers", default="blocks.1,blocks.4")
+    parser.add_argument("--layers", default="blocks.1,blocks.3,blocks.5")
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
     from vizlab.api import context
 
     model = context(f"data.size={args.size}", "device=cpu").model
+    layers = args.layers.split(",")
+    best: dict[tuple[str, str], float] = {}
+
+    def keep(layer: str, what: str, seconds: float | None) -> None:
+        if seconds is not None:
+            best[layer, what] = min(seconds, best.get((layer, what), float("inf")))
+
+    for _ in range(args.repeats):
+        for layer in layers:
+            common = [
+                "method=activation_max",
+                "target=channel",
+                f"target.layer={layer}",
+                "target.index=7",
+                f"data.size={args.size}",
+            ]
+            fourier = [*common, "param=fourier", "transforms=standard", "optimizer=adam"]
+            keep(layer, "limit", physical_limit(model, layer, args.size, args.steps))
+            keep(layer, "vizlab", vizlab_step(fourier, args.steps))
+            keep(layer, "paper", vizlab_step(common, args.steps))
+            keep(layer, "lucent", lucent_step(model.module, layer, 7, args.size, args.steps))
     rows = []
-    for layer in args.layers.split(","):
-        common = [
-            "method=activation_max",
-            "target=channel",
-            f"target.layer={layer}",
-            "target.index=7",
-            f"data.size={args.size}",
-        ]
-        limit = physical_limit(model, layer, args.size)
-        fast = vizlab_step(
-            [*common, "param=fourier", "transforms=standard", "optimizer=adam"], args.steps
-        )
-        paper = vizlab_step(common, args.steps)
-        lucent = lucent_step(model.module, layer, 7, args.size, args.steps)
+    for layer in layers:
+        limit, fast, paper = best[layer, "limit"], best[layer, "vizlab"], best[layer, "paper"]
+        lucent = best.get((layer, "lucent"))
         rows.append(
             {
                 "layer": layer,
@@ -132,6 +156,7 @@ def main() -> None:
                 "vizlab_over_limit": fast / limit,
                 "vizlab_paper_over_limit": paper / limit,
                 "lucent_over_vizlab": None if lucent is None else lucent / fast,
+                "vizlab_over_lucent": None if lucent is None else fast / lucent,
             }
         )
     full = physical_limit(model, "output", args.size)
@@ -141,11 +166,11 @@ def main() -> None:
     )
     print(
         f"{'channel objective':<18}{'limit':>9}{'vizlab':>9}{'x limit':>9}"
-        f"{'paper':>9}{'x limit':>9}{'lucent':>9}{'lucent/vizlab':>15}"
+        f"{'paper':>9}{'x limit':>9}{'lucent':>9}{'vizlab/lucent':>15}"
     )
     for r in rows:
         lucent = "n/a" if r["lucent_ms"] is None else f"{r['lucent_ms']:.1f}"
-        ratio = "n/a" if r["lucent_over_vizlab"] is None else f"{r['lucent_over_vizlab']:.2f}"
+        ratio = "n/a" if r["vizlab_over_lucent"] is None else f"{r['vizlab_over_lucent']:.2f}"
         print(
             f"{r['layer']:<18}{r['limit_ms']:>9.1f}{r['vizlab_ms']:>9.1f}"
             f"{r['vizlab_over_limit']:>9.2f}{r['vizlab_paper_ms']:>9.1f}"
