@@ -91,3 +91,19 @@ def test_quick_runs_every_experiment_end_to_end(tmp_path: Path):
 @pytest.mark.parametrize("alias", ["table2_hog_dsift"])
 def test_old_experiment_names_still_work(alias):
     assert build_grid(alias).axes == build_grid("mv_table2").axes
+
+
+def test_an_interrupted_job_is_not_reused_from_the_cache(tmp_path):
+    import json
+
+    import torch
+
+    from vizlab.reproduce.jobs import load_cached
+
+    torch.save({"preimage": torch.zeros(1, 3, 4, 4)}, tmp_path / "tensors.pt")
+    (tmp_path / "metrics.json").write_text(json.dumps({"reconstruction_error": 12.0}))
+    assert load_cached(tmp_path, []) is not None
+    (tmp_path / "metrics.json").write_text(
+        json.dumps({"reconstruction_error": 12.0, "interrupted": True})
+    )
+    assert load_cached(tmp_path, []) is None

@@ -127,6 +127,14 @@ def main(argv: list[str] | None = None) -> int:
     for repro in chosen:
         try:
             reproduce(repro, args, out, cache)
+        except KeyboardInterrupt:  # Ctrl-C / SIGTERM: finished jobs stay in the cache
+            write_pages(out)
+            print(
+                f"vizlab: reproduce interrupted during {repro.name}; finished jobs are cached in "
+                f"{cache} (rerun with --reuse to continue).",
+                file=sys.stderr,
+            )
+            return 130
         except (VizlabError, Exception) as err:  # noqa: BLE001 - one failure must not lose the rest
             failed.append(repro.name)
             detail = str(err) if isinstance(err, VizlabError) else traceback.format_exc()

@@ -146,6 +146,8 @@ def load_cached(folder: Path, point: list[tuple[str, str]]) -> Job | None:
     info = json.loads(record.read_text()) if record is not None else {}
     tensors = {k: v.float() for k, v in torch.load(folder / "tensors.pt").items()}
     metrics = json.loads((folder / "metrics.json").read_text())
+    if metrics.get("interrupted"):  # stopped by Ctrl-C / SIGTERM: not a result to reuse
+        return None
     seconds = float(info.get("wall_seconds", 0.0))
     overrides = list(info.get("overrides", [])) + list(info.get("protocol", []))
     config = OmegaConf.load(folder / "config.yaml") if (folder / "config.yaml").exists() else None
