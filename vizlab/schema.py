@@ -104,6 +104,17 @@ def check_choice(key: str, value: Any, choices: Iterable[Any]) -> None:
     )
 
 
+def entries_of(node: Any, prefix: str, what: str) -> dict[str, Any]:
+    """A config node of named entries (regularizers, transforms) as a plain dict; None is
+    empty. Anything but a mapping is a VizlabError: ``{prefix}={node!r} is not {what}``."""
+    if node is None:
+        return {}
+    data = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+    if not isinstance(data, dict):
+        raise VizlabError(f"{prefix}={node!r} is not {what}")
+    return data
+
+
 def _join(prefix: str, key: Any) -> str:
     key = "" if key is None else str(key)
     if not prefix:

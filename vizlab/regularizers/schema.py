@@ -9,10 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
-
-from vizlab.errors import VizlabError
-from vizlab.schema import check_positive, require, typed
+from vizlab.schema import check_positive, entries_of, require, typed
 
 
 @dataclass
@@ -104,14 +101,11 @@ def validate_regularizers(node: Any, prefix: str = "regularizers") -> dict[str, 
     An entry's ``type`` (default: its key) names the regularizer, so one can appear twice."""
     from vizlab import registry
 
-    if node is None:
-        return {}
-    data = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
-    if not isinstance(data, dict):
-        raise VizlabError(
-            f"{prefix}={node!r} is not a regularizers config (a mapping of entries such as "
-            f"{prefix}.tv.weight=1)."
-        )
+    data = entries_of(
+        node,
+        prefix,
+        f"a regularizers config (a mapping of entries such as {prefix}.tv.weight=1).",
+    )
     out: dict[str, Any] = {}
     for key, entry in data.items():
         where = f"{prefix}.{key}"

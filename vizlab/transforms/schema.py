@@ -9,10 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
-
 from vizlab.errors import VizlabError
-from vizlab.schema import check_choice, check_finite, check_positive, check_range, require, typed
+from vizlab.schema import (
+    check_choice,
+    check_finite,
+    check_positive,
+    check_range,
+    entries_of,
+    require,
+    typed,
+)
 
 PAD_MODES = ("constant", "reflect", "replicate")
 
@@ -127,14 +133,12 @@ def validate_transforms(node: Any, prefix: str = "transforms") -> dict[str, Tran
     """Entry name -> :class:`TransformEntry`, in order (None or empty: no transforms)."""
     from vizlab import registry
 
-    if node is None:
-        return {}
-    data = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
-    if not isinstance(data, dict):
-        raise VizlabError(
-            f"{prefix}={node!r} is not a transforms config (a mapping of entries such as "
-            f"{prefix}.jitter.pixels=8); presets: transforms=standard, crops, yosinski, none."
-        )
+    data = entries_of(
+        node,
+        prefix,
+        f"a transforms config (a mapping of entries such as {prefix}.jitter.pixels=8); "
+        "presets: transforms=standard, crops, yosinski, none.",
+    )
     out: dict[str, TransformEntry] = {}
     for key, entry in data.items():
         where = f"{prefix}.{key}"
