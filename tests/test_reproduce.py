@@ -107,3 +107,44 @@ def test_an_interrupted_job_is_not_reused_from_the_cache(tmp_path):
         json.dumps({"reconstruction_error": 12.0, "interrupted": True})
     )
     assert load_cached(tmp_path, []) is None
+
+
+def test_reuse_only_takes_a_job_cached_with_the_same_overrides(tmp_path):
+    import json
+
+    import torch
+
+    from vizlab.reproduce.jobs import RECORD, cached_run
+
+    point = [("method.C", "300")]
+    torch.save({"preimage": torch.zeros(1, 3, 4, 4)}, tmp_path / "tensors.pt")
+    (tmp_path / "metrics.json").write_text(json.dumps({"reconstruction_error": 12.0}))
+    assert cached_run(tmp_path, point, ["data.size=96"]) is not None  # no record: trusted
+    record = {"point": point, "overrides": ["experiment=mv_fig6", "data.size=96"]}
+    (tmp_path / RECORD).write_text(json.dumps(record))
+    assert cached_run(tmp_path, point, ["data.size=96", "experiment=mv_fig6"]) is not None
+    same = ["experiment=mv_fig6", "data.size=96", "threads=1"]  # threads: same result
+    assert cached_run(tmp_path, point, same) is not None
+    assert cached_run(tmp_path, point, ["experiment=mv_fig6", "data.size=160"]) is None
+
+
+def test_figs_16_17_are_one_figure_per_model_with_layers_as_rows():
+    import torch
+
+    render = BY_NAME["mv_fig16_17_activation_max"].layout
+    jobs = [
+        Job(
+            [("model", model), ("target.layer", layer)],
+            {"activation_relative_to_max": 1.0},
+            {"visualization": torch.rand(1, 3, 8, 8)},
+            0.0,
+        )
+        for model in ("efficientnet_lite1", "efficientnet_lite2")
+        for layer in ("conv_stem", "blocks.1")
+    ]
+    rendering = render(jobs, "mv")
+    assert set(rendering.figures) == {"tiles_efficientnet_lite1", "tiles_efficientnet_lite2"}
+    fig16 = rendering.figures["tiles_efficientnet_lite1"]
+    assert "Fig. 16" in fig16._suptitle.get_text()
+    assert [ax.get_ylabel() for ax in fig16.axes if ax.get_ylabel()] == ["conv_stem", "blocks.1"]
+    assert "Lite2 (for VGG-VD), blocks.1" in rendering.markdown

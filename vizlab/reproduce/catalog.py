@@ -77,9 +77,13 @@ CATALOG: tuple[Reproduction, ...] = (
         "mv",
         "Figs. 16-17: activation maximization across depths",
         L.units_grid(
-            ("model", "target.layer"),
-            "Figs. 16-17: first filters of each layer",
+            ("target.layer",),
+            "first filters of each layer",
             lambda u: f"filter {u}",
+            split={
+                "efficientnet_lite1": "Fig. 16, Lite1 (for VGG-M)",
+                "efficientnet_lite2": "Fig. 17, Lite2 (for VGG-VD-16)",
+            },
         ),
     ),
     Reproduction(

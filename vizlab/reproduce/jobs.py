@@ -27,6 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 from vizlab.errors import VizlabError
 
 RUN_OVERRIDES = ("progress=false", "logger=local")  # report runs: no bars, local files only
+NEUTRAL = ("threads", "progress", "logger")  # overrides that leave a job's result unchanged
 RECORD = "reproduce.json"  # a cached job's grid point, overrides and wall time
 
 
@@ -154,13 +155,30 @@ def load_cached(folder: Path, point: list[tuple[str, str]]) -> Job | None:
     return Job(point, metrics, tensors, seconds, True, overrides, config)  # type: ignore[arg-type]
 
 
+def cached_run(folder: Path, point: list[tuple[str, str]], overrides: Sequence[str]) -> Job | None:
+    """The cached job of ``point`` if it ran with exactly ``overrides``: the folder is named
+    by the grid point alone, so a job cached under other ``--set`` values (another size or
+    iteration count) is run again rather than mixed into the figure. Caches that recorded
+    no overrides are trusted as they are."""
+    job = load_cached(folder, point)
+    if job is None or not (folder / RECORD).exists():
+        return job
+    saved = json.loads((folder / RECORD).read_text()).get("overrides")
+    return job if saved is None or _protocol(saved) == _protocol(overrides) else None
+
+
+def _protocol(overrides: Sequence[str]) -> list[str]:
+    """The overrides that change what a job computes (not threads, progress bars, logger)."""
+    return sorted(o for o in overrides if o.split("=", 1)[0].lstrip("+~") not in NEUTRAL)
+
+
 def run_job(grid: Grid, point: list[tuple[str, str]], folder: Path, reuse: bool) -> Job:
     """Run (or, with ``reuse``, load) one grid point through vizlab's runner."""
-    if reuse and (cached := load_cached(folder, point)) is not None:
+    overrides = grid.overrides(point) + list(RUN_OVERRIDES)
+    if reuse and (cached := cached_run(folder, point, overrides)) is not None:
         return cached
     from vizlab.runner import run  # the runner imports the model zoo: only when running
 
-    overrides = grid.overrides(point) + list(RUN_OVERRIDES)
     cfg = compose_config(overrides)
     start = time.perf_counter()
     result = run(cfg, run_dir=folder)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from matplotlib.figure import Figure
@@ -145,7 +145,7 @@ def fig6_inversion_quality(jobs: list[Job], paper: str) -> Rendering:
                 [
                     layer,
                     c,
-                    _iterations(cell[layer, c]),
+                    _protocol(cell[layer, c]),
                     _pct(m["reconstruction_error"], m["reconstruction_error_ci95"]),
                     f"{m['reconstruction_error_std_inits']:.2f}",
                     f"{m.get('classification_consistency', float('nan')):.2f}",
@@ -155,7 +155,7 @@ def fig6_inversion_quality(jobs: list[Job], paper: str) -> Rendering:
         [
             "layer",
             "C",
-            "iterations",
+            "size, iterations",
             "error % (95 % CI over photos)",
             "std over starts",
             "consistency",
@@ -167,9 +167,14 @@ def fig6_inversion_quality(jobs: list[Job], paper: str) -> Rendering:
     )
 
 
-def _iterations(job: Job) -> str:
-    method = job.config.method if job.config is not None else {}
-    return f"{method.get('iterations', '?')}+{method.get('finetune_iterations', 0)}"
+def _protocol(job: Job) -> str:
+    """Image size and iterations + fine-tuning iterations of one cell: cells of one figure
+    may have been run at different protocols, and the table must say which."""
+    if job.config is None:
+        return "?"
+    method, size = job.config.method, job.config.data.get("size")
+    iterations = f"{method.get('iterations', '?')}+{method.get('finetune_iterations', 0)}"
+    return f"{f'{size} px' if size else 'model size'}, {iterations}"
 
 
 def fig6_verdict(layers, cs, cell) -> str:
@@ -342,40 +347,64 @@ def units_grid(
     title: str,
     col: Callable[[int], str],
     row_label: Callable[[str], str] = str,
+    split: Mapping[str, str] | None = None,
 ) -> Layout:
     """Activation maximization: one row per value of ``row_keys`` (the model when it is the
-    only one), one column per unit, named as the paper names them."""
+    only one), one column per unit, named as the paper names them. ``split`` maps a model to
+    the paper's figure of its own (M&V Fig. 16 is VGG-M, Fig. 17 VGG-VD): one figure each."""
 
-    def render(jobs: list[Job], paper: str) -> Rendering:
-        tiles, names, rows, cols = {}, [], [], []
+    def row_name(job: Job, paper: str) -> str:
+        parts = []
+        for key in row_keys:
+            value = job.axis(key)
+            if key == "model":
+                parts.append(model_label(value or str(job.metrics.get("model", "")), paper))
+            elif value:
+                parts.append(row_label(value))
+        return ", ".join(p for p in parts if p) or row_label(str(job.metrics.get("layer", "")))
+
+    def group_of(job: Job) -> str:  # the model whose figure the job belongs to, or ""
+        return job.axis("model") if split else ""
+
+    def tiles_of(jobs: list[Job], paper: str) -> tuple[list[str], list[str], dict]:
+        tiles, names, cols = {}, [], []
         for job in jobs:
-            parts = []
-            for key in row_keys:
-                value = job.axis(key)
-                if key == "model":
-                    parts.append(model_label(value or str(job.metrics.get("model", "")), paper))
-                elif value:
-                    parts.append(row_label(value))
-            row = ", ".join(p for p in parts if p) or row_label(str(job.metrics.get("layer", "")))
+            row = row_name(job, paper)
             names.append(row)
-            units = unit_indices(job)
             inits = int(job.metrics.get("num_inits", 1))
-            for u, unit in enumerate(units):
+            for u, unit in enumerate(unit_indices(job)):
                 for k in range(inits):
                     name = col(unit) + (f", start {k + 1}" if inits > 1 else "")
                     if name not in cols:
                         cols.append(name)
                     tiles[row, name] = _first(job, "visualization", u * inits + k)
+        return names, cols, tiles
+
+    def render(jobs: list[Job], paper: str) -> Rendering:
+        groups: dict[str, list[Job]] = {}
+        for job in jobs:
+            groups.setdefault(group_of(job), []).append(job)
+        figures = {}
+        for key, members in groups.items():
+            names, cols, tiles = tiles_of(members, paper)
+            heading = f"{split.get(key, key)}: {title}" if split and key else title
+            figures[f"tiles_{key}" if key else "tiles"] = tile_figure(names, cols, tiles, heading)
+        rows = []
+        for job in jobs:
             m = job.metrics
-            cells = [row, f"{m.get('activation_relative_to_max', float('nan')):.3g}"]
+            cells = [
+                ", ".join(
+                    p for p in (model_label(group_of(job), paper), row_name(job, paper)) if p
+                ),
+                f"{m.get('activation_relative_to_max', float('nan')):.3g}",
+            ]
             if "target_probability" in m:
                 cells.append(f"{m['target_probability']:.2f}")
             rows.append(cells)
-        fig = tile_figure(names, cols, tiles, title)
         header = ["row", "activation / its maximum over the reference photos (mean)"]
         if any("target_probability" in j.metrics for j in jobs):
             header.append("target probability (mean)")
-        return Rendering({"tiles": fig}, _table(header, rows))
+        return Rendering(figures, _table(header, rows))
 
     return render
 
