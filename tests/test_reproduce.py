@@ -148,3 +148,16 @@ def test_figs_16_17_are_one_figure_per_model_with_layers_as_rows():
     assert "Fig. 16" in fig16._suptitle.get_text()
     assert [ax.get_ylabel() for ax in fig16.axes if ax.get_ylabel()] == ["conv_stem", "blocks.1"]
     assert "Lite2 (for VGG-VD), blocks.1" in rendering.markdown
+
+
+def test_transfer_rates_are_named_by_stand_in_model():
+    from vizlab.reproduce.layouts import transfer_sentence
+
+    metrics = {
+        "transfer_top1_rate": 0.5,
+        "transfer_efficientnet_lite0_top1_rate": 0.25,
+        "transfer_efficientnet_lite1_top1_rate": 0.75,
+    }
+    text = transfer_sentence(metrics, "am")
+    assert "Lite0 (for MobileNet) 0.25" in text and "Lite1 (for InceptionV3) 0.75" in text
+    assert transfer_sentence({"success_rate": 1.0}, "am") == ""

@@ -400,10 +400,14 @@ def units_grid(
             ]
             if "target_probability" in m:
                 cells.append(f"{m['target_probability']:.2f}")
+            if "transfer_top1_rate" in m:
+                cells.append(f"{m['transfer_top1_rate']:.2f}")
             rows.append(cells)
         header = ["row", "activation / its maximum over the reference photos (mean)"]
         if any("target_probability" in j.metrics for j in jobs):
             header.append("target probability (mean)")
+        if any("transfer_top1_rate" in j.metrics for j in jobs):
+            header.append("target top-1 on the other Lite models (transfer)")
         return Rendering(figures, _table(header, rows))
 
     return render
@@ -472,7 +476,7 @@ def am_adversarial(jobs: list[Job], paper: str) -> Rendering:
             ["ResNet50V2 (paper)", 0.01, 0.01, "1e-4", 30, "not given"],
             ["ViT-B/16 (paper)", 0.05, 0.01, "1e-4", 30, "not given"],
             [
-                f"{m.get('model', '')} (vizlab)",
+                f"{model_label(str(m.get('model', '')), paper)} (vizlab)",
                 m.get("eps"),
                 m.get("step_size"),
                 m.get("tv_weight"),
@@ -489,4 +493,19 @@ def am_adversarial(jobs: list[Job], paper: str) -> Rendering:
         f"Mean L∞ {m['linf_mean']:.4f}, mean L2 {m.get('l2_mean', float('nan')):.2f}; target rank "
         f"{m['target_rank_before_mean']:.0f} → {m['target_rank_mean']:.1f} on average."
     )
-    return Rendering({"tiles": fig}, settings + "\n\n" + per_target + "\n\n" + norms)
+    text = "\n\n".join(t for t in (settings, per_target, norms, transfer_sentence(m, paper)) if t)
+    return Rendering({"tiles": fig}, text)
+
+
+def transfer_sentence(metrics: dict, paper: str) -> str:
+    """How often other models (``method.transfer_models``) also give the target class top-1:
+    whether the images carry the class or only one network's quirks."""
+    rates = [
+        (key.removeprefix("transfer_").removesuffix("_top1_rate"), value)
+        for key, value in metrics.items()
+        if key.startswith("transfer_") and key.endswith("_top1_rate") and key.count("_") > 2
+    ]
+    if not rates:
+        return ""
+    parts = [f"{model_label(name, paper)} {value:.2f}" for name, value in rates]
+    return "Target class top-1 on the other models (transfer): " + ", ".join(parts) + "."
