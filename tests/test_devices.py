@@ -193,12 +193,6 @@ HOST_SIDE = {
     "vizlab/plotting.py:colorize": "colour lookup table of a map already on the host (.cpu())",
     "vizlab/attribution/occlusion.py:occlusion_masks": "window masks made once, moved with "
     ".to(inputs) by the caller",
-    "vizlab/targets/objectives.py:__init__": "unit indices built before the model's device is "
-    "known; indexing moves them (a few bytes per step)",
-    "vizlab/transforms/spatial.py:resample": "affine matrices from Python floats, one "
-    "non-blocking copy per step (building them on the device copies the same bytes)",
-    "vizlab/targets/tokens.py:weights": "token weights, moved with .to(act) by the caller (a "
-    "small copy per step)",
 }
 """Places that create tensors without ``device=`` on purpose (host-side work), with why."""
 

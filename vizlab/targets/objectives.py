@@ -63,26 +63,38 @@ class Objective:
         return self.description
 
 
-def _per_image(index: torch.Tensor, n: int) -> torch.Tensor:
-    """Broadcast one index per unit to a batch laid out as units x inits."""
-    if index.numel() == n:
-        return index
-    if n % index.numel():
-        raise ValueError(f"batch of {n} does not divide into {index.numel()} units")
-    return index.repeat_interleave(n // index.numel())
+class UnitIndex:
+    """One unit index per image of a batch laid out as units x inits, with the batch's row
+    numbers, made on the activations' device once per batch size and device: indexing a GPU
+    tensor with a host index would copy it to the device (and synchronize) every step."""
+
+    def __init__(self, index: Sequence[int]):
+        self.units = [int(i) for i in index]
+        self._made: dict[tuple[int, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def __call__(self, act: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(rows, unit index), both of length N = ``act.shape[0]``, on ``act``'s device."""
+        n, device = act.shape[0], act.device
+        if (n, device) not in self._made:
+            if n % len(self.units):
+                raise ValueError(f"batch of {n} does not divide into {len(self.units)} units")
+            per_image = [i for i in self.units for _ in range(n // len(self.units))]
+            with torch.inference_mode(False):  # autograd may save them (index backward)
+                rows = torch.arange(n, device=device)
+                self._made[n, device] = rows, torch.tensor(per_image, device=device)
+        return self._made[n, device]
 
 
 class LogitObjective(Objective):
     """Pre-softmax class score (the model output)."""
 
     def __init__(self, index: Sequence[int]):
-        self.index = torch.as_tensor(list(index))
+        self.index = UnitIndex(index)
         super().__init__([OUTPUT], self._score, f"logit{list(index)}")
 
     def _score(self, f: Features) -> torch.Tensor:
         out = f[OUTPUT]
-        idx = _per_image(self.index, out.shape[0]).to(out.device)
-        return out[torch.arange(out.shape[0], device=out.device), idx]
+        return out[self.index(out)]
 
 
 def _channel_first(act: torch.Tensor) -> torch.Tensor:
@@ -94,13 +106,12 @@ class ChannelObjective(Objective):
     """Mean activation of a channel over all positions (CNN) or tokens (ViT)."""
 
     def __init__(self, layer: str, index: Sequence[int]):
-        self.layer, self.index = layer, torch.as_tensor(list(index))
+        self.layer, self.index = layer, UnitIndex(index)
         super().__init__([layer], self._score, f"channel {layer}{list(index)}")
 
     def _score(self, f: Features) -> torch.Tensor:
         act = _channel_first(f[self.layer])
-        idx = _per_image(self.index, act.shape[0]).to(act.device)
-        picked = act[torch.arange(act.shape[0], device=act.device), idx]
+        picked = act[self.index(act)]
         return picked.flatten(1).mean(1) if picked.dim() > 1 else picked
 
 
@@ -115,15 +126,14 @@ class NeuronObjective(Objective):
         position: Sequence[int] | None = None,
         layout: TokenLayout | None = None,
     ):
-        self.layer, self.index = layer, torch.as_tensor(list(index))
+        self.layer, self.index = layer, UnitIndex(index)
         self.position = tuple(position) if position is not None else None
         self.layout = layout
         super().__init__([layer], self._score, f"neuron {layer}{list(index)}")
 
     def _score(self, f: Features) -> torch.Tensor:
         act = f[self.layer]
-        idx = _per_image(self.index, act.shape[0]).to(act.device)
-        rows = torch.arange(act.shape[0], device=act.device)
+        rows, idx = self.index(act)
         if act.dim() == 2:
             return act[rows, idx]
         if self.layout is not None:  # ViT tokens N x T x D: one patch token
@@ -146,7 +156,7 @@ class TokenDimObjective(Objective):
         layout: TokenLayout,
         tokens: TokenSelection = "all",
     ):
-        self.layer, self.index = layer, torch.as_tensor(list(index))
+        self.layer, self.index = layer, UnitIndex(index)
         self.layout, self.tokens = layout, tokens
         super().__init__(
             [layer], self._score, f"token_dim {layer}{list(index)} ({describe(tokens)})"
@@ -154,10 +164,9 @@ class TokenDimObjective(Objective):
 
     def _score(self, f: Features) -> torch.Tensor:
         act = as_token_tensor(f[self.layer], self.layer)
-        idx = _per_image(self.index, act.shape[0]).to(act.device)
-        rows = torch.arange(act.shape[0], device=act.device)
+        rows, idx = self.index(act)
         per_token = act[rows, :, idx]  # N x T
-        w = self.layout.weights(self.tokens, act.shape[1], self.layer).to(per_token)
+        w = self.layout.weights(self.tokens, act.shape[1], self.layer, like=per_token)
         return per_token @ w
 
 
@@ -176,10 +185,17 @@ class DirectionObjective(Objective):
         self.layer = layer
         self.vector = vector.flatten().float() / vector.float().norm().clamp_min(1e-12)
         self.layout, self.tokens = layout, tokens
+        self._moved: dict[tuple[torch.device, torch.dtype], torch.Tensor] = {}
+        """The vector on each device and dtype asked for, moved once (not every step)."""
         super().__init__([layer], self._score, description or f"direction {layer}")
 
     def _score(self, f: Features) -> torch.Tensor:
-        act, v = f[self.layer], self.vector.to(f[self.layer])
+        act = f[self.layer]
+        key = (act.device, act.dtype)
+        if key not in self._moved:
+            with torch.inference_mode(False):
+                self._moved[key] = self.vector.to(act)
+        v = self._moved[key]
         if self.layout is not None and act.dim() in (3, 4):
             tokens = as_token_tensor(act, self.layer)
             return select_tokens(tokens, self.layout, self.tokens, self.layer) @ v

@@ -11,6 +11,7 @@ dimension over ``all`` tokens; ``cls``, ``patch_mean``, ``center`` or one patch 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -91,10 +92,30 @@ class TokenLayout:
             f"({self.num_tokens}). Pick a block output such as blocks.3 or blocks.3.mlp.fc1."
         )
 
-    def weights(self, selection: TokenSelection, num_tokens: int, layer: str = "layer"):
-        """A length-T weight vector (summing to 1) that averages the selected tokens."""
+    def weights(
+        self,
+        selection: TokenSelection,
+        num_tokens: int,
+        layer: str = "layer",
+        like: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """A length-T weight vector (summing to 1) that averages the selected tokens, on
+        ``like``'s device and dtype (default: float32 on the host). Made there once per
+        selection, device and dtype: a host vector would be copied to a GPU every step."""
+        device = like.device if like is not None else torch.device("cpu")
+        dtype = like.dtype if like is not None else torch.float32
+        return _token_weights(self, selection, num_tokens, layer, device, dtype)
+
+    def _weights(
+        self,
+        selection: TokenSelection,
+        num_tokens: int,
+        layer: str,
+        device: torch.device,
+        dtype: torch.dtype,
+    ) -> torch.Tensor:
         prefix = self.prefix_of(num_tokens, layer)
-        w = torch.zeros(num_tokens)
+        w = torch.zeros(num_tokens, device=device)
         if selection == "all":
             w[:] = 1.0
         elif selection == "cls":
@@ -109,7 +130,7 @@ class TokenLayout:
             w[prefix:] = 1.0
         else:
             w[prefix + self.patch_index(selection)] = 1.0
-        return w / w.sum()
+        return (w / w.sum()).to(dtype)
 
     def patch_index(self, selection: TokenSelection) -> int:
         """Row-major index among the patch tokens of ``center``, an index or (row, col)."""
@@ -136,8 +157,23 @@ def select_tokens(
     act: torch.Tensor, layout: TokenLayout, selection: TokenSelection, layer: str = "layer"
 ) -> torch.Tensor:
     """N x T x D token activations -> N x D, averaged over the selected tokens."""
-    w = layout.weights(selection, act.shape[1], layer).to(act)
+    w = layout.weights(selection, act.shape[1], layer, like=act)
     return torch.einsum("ntd,t->nd", act, w)
+
+
+@functools.lru_cache(maxsize=64)
+def _token_weights(
+    layout: TokenLayout,
+    selection: TokenSelection,
+    num_tokens: int,
+    layer: str,
+    device: torch.device,
+    dtype: torch.dtype,
+) -> torch.Tensor:
+    """:meth:`TokenLayout.weights`, made once per argument tuple (read-only; a normal tensor
+    even when first asked for under ``torch.inference_mode``, so autograd may save it)."""
+    with torch.inference_mode(False):
+        return layout._weights(selection, num_tokens, layer, device, dtype)
 
 
 def as_token_tensor(act: torch.Tensor, layer: str = "layer") -> torch.Tensor:

@@ -145,6 +145,18 @@ def _base_grid(h: int, w: int, device: torch.device, dtype: torch.dtype) -> torc
     return _BASE_GRIDS[key]
 
 
+def _to_device(values: list, like: torch.Tensor) -> torch.Tensor:
+    """A small tensor of Python numbers (drawn from the host's seeded generators) on ``like``'s
+    device and dtype. On a GPU it goes from page-locked host memory, asynchronously: a copy
+    from ordinary host memory would make the host wait for the GPU's queue every step."""
+    host = torch.tensor(values, dtype=like.dtype, device="cpu")
+    if like.device.type == "cpu":
+        return host
+    if like.device.type == "cuda":
+        host = host.pin_memory()
+    return host.to(like.device, non_blocking=True)
+
+
 def resample(
     x: torch.Tensor, maps: Sequence[Affine], size: tuple[int, int], fill: float = 0.0
 ) -> torch.Tensor:
@@ -153,11 +165,11 @@ def resample(
     n, _, h, w = x.shape
     oh, ow = int(size[0]), int(size[1])
     # pixel maps -> grid_sample's normalized input coordinates (align_corners=False: 2 c / W)
-    theta = torch.tensor(
+    theta = _to_device(
         [[[a * 2 / w, b * 2 / w, tx * 2 / w], [c * 2 / h, d * 2 / h, ty * 2 / h]]
          for a, b, tx, c, d, ty in maps],
-        dtype=x.dtype,
-    ).to(x.device, non_blocking=True)  # fmt: skip
+        x,
+    )  # fmt: skip
     grid = torch.matmul(_base_grid(oh, ow, x.device, x.dtype), theta.transpose(1, 2))
     source = x - fill if fill else x
     out = F.grid_sample(
