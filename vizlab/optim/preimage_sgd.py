@@ -27,14 +27,15 @@ def pixel_norm(x: torch.Tensor) -> torch.Tensor:
     Written as sqrt(sum x^2) because ``torch.norm(dim=1)`` takes a slow CPU path for a
     reduction over a strided middle dimension: 3.3 ms against 0.05 ms for one 131 px image, a
     fifth of a whole blocks.1 optimization step before this change."""
-    return x.square().sum(1, keepdim=True).sqrt()
+    return x.square().sum(1, keepdim=True).sqrt_()
 
 
 def project_pixels(x: torch.Tensor, bound: float) -> torch.Tensor:
     """In place: scale each pixel's RGB vector (dim 1) to norm <= ``bound`` (Eq. 6)."""
-    norm = pixel_norm(x)
-    x.mul_(torch.clamp(bound / norm.clamp_min(1e-12), max=1.0))
-    return x
+    # bound / norm is reciprocal(norm) * bound in torch (Tensor.__rdiv__): the same numbers,
+    # made in place in the norm's buffer
+    scale = pixel_norm(x).clamp_min_(1e-12).reciprocal_().mul_(bound).clamp_max_(1.0)
+    return x.mul_(scale)
 
 
 class PreImageSGD(torch.optim.Optimizer):
@@ -69,7 +70,8 @@ class PreImageSGD(torch.optim.Optimizer):
                     state["m"] = torch.zeros_like(p)
                 G, m = state["G"], state["m"]
                 G.mul_(rho).addcmul_(g, g)
-                m.mul_(rho).sub_(g / (1.0 / lr + G.sqrt()))
+                # m - g / (1/eta_0 + sqrt(G)) in place: the same numbers in three buffers fewer
+                m.mul_(rho).addcdiv_(g, G.sqrt().add_(1.0 / lr), value=-1.0)
                 p.add_(m)
                 if bound is not None:
                     project_pixels(p, bound)

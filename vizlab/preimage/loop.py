@@ -13,7 +13,6 @@ transforms at a tenth of the learning rate with the momentum reset.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Sequence
 
 import torch
@@ -22,7 +21,7 @@ from tqdm.auto import tqdm
 from vizlab.models.wrapper import VisionModel
 from vizlab.optim import PreImageSGD
 from vizlab.params.base import ImageParam
-from vizlab.preimage.energy import check_finite
+from vizlab.preimage.energy import StepRecord, check_finite
 from vizlab.preimage.problem import PreImageTrace
 from vizlab.regularizers.jitter import Jitter
 from vizlab.regularizers.stack import RegularizerStack
@@ -66,6 +65,7 @@ def optimize(
     generators: Sequence[torch.Generator | None] | None = None,
     progress: bool = False,
     desc: str = "pre-image",
+    read_every: int | None = None,
 ) -> PreImageTrace:
     """Minimize ``penalties(x) + C * data_loss(features)`` over ``param``'s parameters.
 
@@ -77,7 +77,8 @@ def optimize(
 
     Raises :class:`vizlab.errors.NonFiniteError` naming the step and the term when the
     energy or the image goes NaN/inf. On Ctrl-C the loop stops and returns the state reached
-    with ``interrupted=True``.
+    with ``interrupted=True``. ``read_every``: steps whose energy terms are read from the
+    device at once (default: every step on the CPU, every 10 on a GPU; see energy.py).
     """
     jitter = jitter or Jitter(1)
     transforms = transforms or TransformStack()
@@ -90,14 +91,14 @@ def optimize(
     h, w = canvas.shape[-2] - jitter.pad, canvas.shape[-1] - jitter.pad
     streams = list(generators) if generators is not None else [None] * n
     need_grad = param.wants_grad or transforms.wants_grad
-    history: dict[str, list[float]] = {"energy": [], "data": []}
+    record = StepRecord(read_every or (1 if canvas.device.type == "cpu" else 10))
+    history = record.history
     total = iterations + finetune_iterations
-    step_seconds: list[float] = []
     interrupted = False
     bar = tqdm(range(total), desc=desc, disable=not progress, leave=False)
     try:
         for step in bar:
-            started = time.perf_counter()
+            record.start()
             finetuning = step >= iterations
             if step == iterations and finetuning:
                 _finetune(optimizer)
@@ -115,10 +116,12 @@ def optimize(
                     crop = transforms(crop, streams, size=(h, w))  # centre crop
             feats = model.features(model.units.paper_to_model(crop), layers)
             data = data_loss(feats)
-            prior, terms = regularizers(x) if param.penalties else (data.new_zeros(n), {})
-            energy = prior + C * data
-            energy_mean = float(energy.detach().mean())
-            check_finite(step, energy_mean, x, data, terms)
+            if param.penalties:
+                prior, terms = regularizers(x)
+                energy = prior + C * data
+            else:  # the spectral parameterizations' own prior: no penalty terms
+                energy, terms = C * data, {}
+            record.measure(step, energy, data, terms, x)
             optimizer.zero_grad(set_to_none=True)
             energy.sum().backward()
             optimizer.step()
@@ -130,18 +133,16 @@ def optimize(
                     edited = transforms.after_step(step, param.paper().detach(), grad)
                     if edited is not None:
                         param.assign_(edited)
-            history["energy"].append(energy_mean)
-            history["data"].append(float(data.detach().mean()))
-            for name, value in terms.items():
-                history.setdefault(name, []).append(float(value.detach().mean()))
-            step_seconds.append(time.perf_counter() - started)  # after float(): synchronized
-            if step % 10 == 0 or step == total - 1:
+            record.done(step)
+            if (step % 10 == 0 or step == total - 1) and history["energy"]:
                 bar.set_postfix(
                     energy=f"{history['energy'][-1]:.4g}", data=f"{history['data'][-1]:.4g}"
                 )
+        record.flush()
     except KeyboardInterrupt:
         interrupted = True
-        log.warning("%s interrupted after %d of %d steps", desc, len(step_seconds), total)
+        record.flush()
+        log.warning("%s interrupted after %d of %d steps", desc, len(record.step_seconds), total)
     finally:
         bar.close()
     with torch.no_grad():
@@ -149,4 +150,4 @@ def optimize(
         extras = {k: jitter.crop(v, jitter.center()).clone() for k, v in param.extras().items()}
     if not interrupted:
         check_finite(total, float(final.sum()), final, final.new_zeros(1), {})
-    return PreImageTrace(final, history, extras, step_seconds, interrupted)
+    return PreImageTrace(final, history, extras, record.step_seconds, interrupted)

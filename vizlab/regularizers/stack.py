@@ -42,12 +42,15 @@ class RegularizerStack:
     def __call__(self, x_paper: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Total weighted penalty per image and each term's unweighted value (attached to
         the graph; callers detach what they log)."""
-        total = x_paper.new_zeros(x_paper.shape[0])
+        total: torch.Tensor | None = None
         terms: dict[str, torch.Tensor] = {}
         for name, weight, penalty in self.penalties:
             value = penalty(x_paper)
             terms[name] = value
-            total = total + weight * value
+            weighted = value if weight == 1.0 else weight * value  # the same numbers
+            total = weighted if total is None else total + weighted
+        if total is None:
+            total = x_paper.new_zeros(x_paper.shape[0])
         return total, terms
 
     def jitter(self, stride: int) -> Jitter:
