@@ -124,25 +124,19 @@ def compose(first: Affine, then: Affine) -> Affine:
     )
 
 
-_BASE_GRIDS: dict[tuple, torch.Tensor] = {}
+_AXES: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
 
 
-def _base_grid(h: int, w: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """(H * W) x 3 homogeneous centred pixel coordinates (x, y, 1), cached per size."""
+def _axes(h: int, w: int, device: torch.device, dtype: torch.dtype):
+    """Centred pixel coordinates, x as 1 x 1 x W x 1 and y as 1 x H x 1 x 1, cached per size
+    (made in normal mode, so autograd may use them under ``torch.inference_mode`` too)."""
     key = (h, w, device, dtype)
-    if key not in _BASE_GRIDS:
-        ys = torch.arange(h, dtype=dtype, device=device) - (h - 1) / 2
-        xs = torch.arange(w, dtype=dtype, device=device) - (w - 1) / 2
-        grid = torch.stack(
-            [
-                xs.expand(h, w),
-                ys[:, None].expand(h, w),
-                torch.ones(h, w, dtype=dtype, device=device),
-            ],
-            dim=-1,
-        )
-        _BASE_GRIDS[key] = grid.reshape(h * w, 3)
-    return _BASE_GRIDS[key]
+    if key not in _AXES:
+        with torch.inference_mode(False):
+            xs = torch.arange(w, dtype=dtype, device=device) - (w - 1) / 2
+            ys = torch.arange(h, dtype=dtype, device=device) - (h - 1) / 2
+        _AXES[key] = xs.view(1, 1, w, 1), ys.view(1, h, 1, 1)
+    return _AXES[key]
 
 
 def _to_device(values: list, like: torch.Tensor) -> torch.Tensor:
@@ -164,17 +158,19 @@ def resample(
     bilinear ``grid_sample``; outside the image is ``fill`` (a canvas of that colour)."""
     n, _, h, w = x.shape
     oh, ow = int(size[0]), int(size[1])
-    # pixel maps -> grid_sample's normalized input coordinates (align_corners=False: 2 c / W)
+    # pixel maps -> grid_sample's normalized input coordinates (align_corners=False: 2 c / W),
+    # per image the columns of the map: (a, c), (b, d), (tx, ty)
     theta = _to_device(
-        [[[a * 2 / w, b * 2 / w, tx * 2 / w], [c * 2 / h, d * 2 / h, ty * 2 / h]]
+        [[[a * 2 / w, c * 2 / h], [b * 2 / w, d * 2 / h], [tx * 2 / w, ty * 2 / h]]
          for a, b, tx, c, d, ty in maps],
         x,
-    )  # fmt: skip
-    grid = torch.matmul(_base_grid(oh, ow, x.device, x.dtype), theta.transpose(1, 2))
+    ).view(n, 3, 1, 1, 2)  # fmt: skip
+    # grid = t + x (a, c) + y (b, d) for each output pixel (x, y): two broadcast
+    # multiply-adds (a matrix product with an inner dimension of 3 is slower on the CPU)
+    xs, ys = _axes(oh, ow, x.device, x.dtype)
+    grid = torch.addcmul(torch.addcmul(theta[:, 2], xs, theta[:, 0]), ys, theta[:, 1])
     source = x - fill if fill else x
-    out = F.grid_sample(
-        source, grid.view(n, oh, ow, 2), mode="bilinear", padding_mode="zeros", align_corners=False
-    )
+    out = F.grid_sample(source, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     return out + fill if fill else out
 
 
