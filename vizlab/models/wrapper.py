@@ -4,10 +4,11 @@ receptive fields, and the conversion between the paper's pixel units and the mod
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -15,6 +16,8 @@ from torch import nn
 from vizlab.devices import autocast
 from vizlab.errors import VizlabError, format_choices, nearest
 from vizlab.models.receptive_field import ReceptiveField, linearized_copy, measure
+
+T = TypeVar("T")
 
 OUTPUT = "output"
 """Layer name that stands for the model's final output (the logits of a classifier)."""
@@ -57,6 +60,9 @@ class InputSpec:
 
     @classmethod
     def from_model(cls, model: nn.Module) -> InputSpec:
+        from vizlab.models.timm_import import import_timm
+
+        import_timm()
         from timm.data import resolve_model_data_config
 
         cfg = resolve_model_data_config(model)
@@ -134,7 +140,18 @@ class VisionModel:
         self.spec = spec or InputSpec.from_model(module)
         self.units = PixelUnits(self.spec.mean, self.spec.std)
         self._modules = dict(module.named_modules())
-        self._rf_cache: dict[tuple[str, int], ReceptiveField] = {}
+        self._geometry: dict[tuple, object] = {}
+
+    def share_geometry(self, cache: dict[tuple, object]) -> None:
+        """Keep measured geometry (execution order, output shapes, receptive fields; keyed by
+        input size) in ``cache``, shared by every wrapper of this module: the jobs of a sweep on
+        one model then trace each of them once."""
+        self._geometry = cache
+
+    def _measured(self, key: tuple, measure: Callable[[], T]) -> T:
+        if key not in self._geometry:
+            self._geometry[key] = measure()
+        return self._geometry[key]  # type: ignore[return-value]
 
     # ----- layers ---------------------------------------------------------------------------
     @cached_property
@@ -171,9 +188,13 @@ class VisionModel:
             )
         return self._modules[layer]
 
-    @cached_property
+    @property
     def execution_order(self) -> list[str]:
-        """Module names in the order their forward passes finish (one traced forward)."""
+        """Module names in the order their forward passes finish (one traced forward at the
+        working size)."""
+        return self._measured(("order", self.spec.size), self._trace_order)
+
+    def _trace_order(self) -> list[str]:
         order: list[str] = []
         handles = [
             m.register_forward_hook(lambda *_, n=n: order.append(n))
@@ -270,9 +291,9 @@ class VisionModel:
         """Receptive-field stride and size of ``layer``'s units (see receptive_field.py)."""
         self.resolve(layer)
         size = probe_size or max(self.spec.size)
-        key = (layer, size)
-        if key in self._rf_cache:
-            return self._rf_cache[key]
+        key = ("rf", layer, size)
+        if key in self._geometry:
+            return self._geometry[key]  # type: ignore[return-value]
         exact = getattr(self.module, "receptive_field", None)
         if callable(exact):  # a hand-built representation that knows its geometry (HOG)
             rf = exact(layer)
@@ -295,7 +316,7 @@ class VisionModel:
             rf = measure(forward_to_layer, size, max_size=size if fixed else 1024)
             if not rf.spatial:
                 rf = self._nonspatial_receptive_field(layer, probe_size)
-        self._rf_cache[key] = rf
+        self._geometry[key] = rf
         return rf
 
     def _nonspatial_receptive_field(self, layer: str, probe_size: int | None) -> ReceptiveField:
@@ -331,9 +352,12 @@ class VisionModel:
         size = patch if before_attention else max(self.spec.size)
         return ReceptiveField(stride=patch, size=size, clipped=False, spatial=before_attention)
 
-    @cached_property
+    @property
     def _shapes(self) -> dict[str, tuple[int, ...]]:
         """Output shape of every layer for one input of the working size (one forward)."""
+        return self._measured(("shapes", self.spec.size), self._trace_shapes)
+
+    def _trace_shapes(self) -> dict[str, tuple[int, ...]]:
         with self.capture(self.layer_names, stop=False) as store, torch.no_grad():
             self.module(torch.zeros(1, 3, *self.spec.size, device=self.device))
             return {n: tuple(t.shape) for n, t in store.items() if isinstance(t, torch.Tensor)}
@@ -358,7 +382,4 @@ class VisionModel:
                 self.spec.interpolation,
                 self.spec.crop_pct,
             )
-            self.__dict__.pop("execution_order", None)
-            self.__dict__.pop("_shapes", None)
-            self._rf_cache.clear()
         return self
