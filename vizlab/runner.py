@@ -19,7 +19,7 @@ from vizlab.devices import resolve_device, resolve_precision
 from vizlab.errors import VizlabError
 from vizlab.jobs import METRICS_FILE, JobRecord, find_complete, job_id
 from vizlab.loggers import LocalLogger, MultiLogger, WandbLogger
-from vizlab.loggers.base import NONFINITE_KEY, flag_nonfinite
+from vizlab.loggers.base import NONFINITE_KEY, Logger, flag_nonfinite
 from vizlab.methods.base import Result, RunContext
 from vizlab.models.loading import build_model, wrap_model
 from vizlab.models.wrapper import VisionModel
@@ -27,9 +27,9 @@ from vizlab.validate import check_model_layers, validate_config
 
 log = logging.getLogger(__name__)
 _MODEL_CACHE: dict[str, torch.nn.Module] = {}
-_RF_CACHES: dict[str, dict] = {}
-"""Receptive fields measured on the cached module, shared by its wrappers (keyed by layer and
-probe size), so the jobs of a sweep do not re-measure them."""
+_GEOMETRY: dict[str, dict] = {}
+"""Geometry measured on the cached module (execution order, output shapes, receptive fields),
+shared by its wrappers, so the jobs of a sweep do not trace the model again."""
 
 
 def load_model(
@@ -38,18 +38,18 @@ def load_model(
     """The model of ``cfg.model`` (or ``module``, a model object given from Python) on
     ``device``; built modules are cached within a process so the jobs of a sweep do not
     reload weights."""
+    key = OmegaConf.to_yaml(cfg.model) + str(device)
     if module is None:
-        key = OmegaConf.to_yaml(cfg.model) + str(device)
         if key not in _MODEL_CACHE:
             _MODEL_CACHE.clear()  # keep one model in memory
-            _RF_CACHES.clear()
+            _GEOMETRY.clear()
             _MODEL_CACHE[key] = build_model(cfg.model).to(device)
         module = _MODEL_CACHE[key]
     model = wrap_model(module, cfg.model, device)
     model.precision = resolve_precision(cfg.get("precision"))
     model = model.with_input_size(cfg.data.get("size"))
-    if module is _MODEL_CACHE.get(key := OmegaConf.to_yaml(cfg.model) + str(device)):
-        model._rf_cache = _RF_CACHES.setdefault(key, {})
+    if module is _MODEL_CACHE.get(key):
+        model.share_geometry(_GEOMETRY.setdefault(key, {}))
     return model
 
 
@@ -75,7 +75,8 @@ def _hydra_job() -> dict[str, Any]:
 
 
 def build_loggers(cfg: DictConfig, run_dir: Path, job: dict[str, Any]) -> MultiLogger:
-    loggers = [LocalLogger(run_dir)]
+    local = LocalLogger(run_dir)
+    loggers: list[Logger] = [local]
     wb = (cfg.get("logger") or {}).get("wandb") or {}
     if wb.get("enabled", False):
         loggers.append(
@@ -87,6 +88,7 @@ def build_loggers(cfg: DictConfig, run_dir: Path, job: dict[str, Any]) -> MultiL
                 name=job.get("name"),
                 entity=wb.get("entity"),
                 tags=list(wb.get("tags") or []) or None,
+                saved=local.written,  # the local PNGs, written first
             )
         )
     return MultiLogger(loggers)
@@ -244,9 +246,11 @@ def _note_logger_failures(loggers: MultiLogger, result: Result, run_dir: Path) -
 def release_figures(result: Result) -> None:
     """Detach the result's figures from pyplot once logged: the jobs of an in-process sweep
     would otherwise pile up open figures (and their memory). A closed figure can still be
-    saved or drawn by whoever holds the Result."""
-    import matplotlib.pyplot as plt
-
+    saved or drawn by whoever holds the Result. Only figures made with pyplot are held by it,
+    so without pyplot imported there is nothing to release (and no need to import it)."""
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is None:
+        return
     for figure in result.figures.values():
         plt.close(figure)
 
