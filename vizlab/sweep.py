@@ -82,7 +82,7 @@ def write_summary(sweep_dir: Path) -> list[Path]:
 
 
 def _plot_fig6(rows: list[dict[str, Any]], sweep_dir: Path) -> list[Path]:
-    from vizlab.plotting import plt
+    from matplotlib.figure import Figure
 
     layers = {r["layer"]: r.get("layer_depth", 0) for r in rows if "layer" in r}
     models = sorted({str(r.get("model", "")) for r in rows})
@@ -101,7 +101,8 @@ def _plot_fig6(rows: list[dict[str, Any]], sweep_dir: Path) -> list[Path]:
         for p in panels
         if any(p[0] in r for r in rows) and (several_inits or p[0] != panels[1][0])
     ]
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8), squeeze=False)
+    fig = Figure(figsize=(5 * len(panels), 3.8))
+    axes = fig.subplots(1, len(panels), squeeze=False)
     lines: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:  # one line per C (and per model when several models share the layer axis)
         model = "" if by_model_x or len(models) == 1 else str(r.get("model", ""))
@@ -126,7 +127,6 @@ def _plot_fig6(rows: list[dict[str, Any]], sweep_dir: Path) -> list[Path]:
     fig.tight_layout()
     path = sweep_dir / "reconstruction_error_by_layer.png"
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return [path]
 
 
