@@ -209,3 +209,29 @@ def test_a_sweep_logs_job_tables_and_a_summary_run(tmp_path):
     assert sorted(r["method.C"] for r in by_job.values()) == ["20", "300"]
     assert all(r["status"] == "ok" for r in by_job.values())
     assert any(key.startswith("plots/by_method.C") for key in summary["history"])
+
+
+def test_images_and_figures_are_sent_as_the_local_pngs(tmp_path):
+    """With the local logger's files, W&B logs those PNGs (no second encoding or drawing);
+    a figure without a file is drawn without pyplot."""
+    import hashlib
+
+    from matplotlib.figure import Figure
+
+    from vizlab.loggers import LocalLogger
+    from vizlab.plotting import curves
+
+    result = fake_result()
+    result.figures = {"energy": curves(result.history)}
+    local = LocalLogger(tmp_path)
+    local.log_result(result)
+    run_file = log_one(tmp_path, result, saved=local.written)
+    history = read_offline_run(run_file)["history"]
+    for key, file in (("images/comparison", "comparison.png"), ("figures/energy", "energy.png")):
+        expected = hashlib.sha256((tmp_path / file).read_bytes()).hexdigest()
+        assert history[f"{key}/sha256"] == [expected]
+    fig = Figure(figsize=(2, 2))
+    fig.subplots().plot([0, 1])
+    unsaved = tmp_path / "unsaved"
+    history = read_offline_run(log_one(unsaved, Result(figures={"plot": fig})))["history"]
+    assert history["figures/plot/_type"] == ["image-file"]

@@ -45,6 +45,9 @@ class LocalLogger(Logger):
     def __init__(self, run_dir: str | Path):
         self.run_dir = Path(run_dir)
         self.files: list[Path] = []
+        self.written: dict[tuple[str, str], Path] = {}
+        """The PNG of each image and figure (key ``("image" | "figure", name)``) written by
+        :meth:`log_result`, so a later logger can send the file instead of drawing it again."""
 
     def start(self, config: dict[str, Any]) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -59,10 +62,13 @@ class LocalLogger(Logger):
             path = self.run_dir / f"{name}.png"
             save_png(image, path)
             self.files.append(path)
+            self.written[("image", name)] = path
         for name, figure in result.figures.items():
             path = self.run_dir / f"{name}.png"
             figure.savefig(path, dpi=110)
             self.files.append(path)
+            self.written.pop(("image", name), None)  # the figure took that file's name
+            self.written[("figure", name)] = path
         self.files.append(self.write_metrics(result.metrics))
 
     def write_metrics(self, metrics: dict[str, Any]) -> Path:

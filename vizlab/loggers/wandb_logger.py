@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import logging
 import os
@@ -172,10 +173,26 @@ def unique_columns(first: list[str], then: list[str]) -> list[str]:
     return columns
 
 
-def job_table(name: str, overrides: dict[str, str], result: Result):
-    """The one-row ``wandb.Table`` of a job: name, overrides, scalar metrics, main images."""
+def figure_image(figure: Any):
+    """A ``wandb.Image`` of a matplotlib figure, drawn to PNG here: W&B's own conversion
+    uses pyplot, which vizlab's figures (plain ``Figure`` objects) never import."""
+    import wandb
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    buffer.seek(0)
+    return wandb.Image(Image.open(buffer))
+
+
+def job_table(
+    name: str, overrides: dict[str, str], result: Result, files: dict[str, Path] | None = None
+):
+    """The one-row ``wandb.Table`` of a job: name, overrides, scalar metrics, main images
+    (from their PNG ``files`` where given, instead of encoding the arrays again)."""
     import wandb
 
+    files = files or {}
     scalars = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float, bool, str))}
     images = table_images(list(result.images))
     columns = unique_columns(["job", *overrides], [*scalars, *images])
@@ -183,7 +200,7 @@ def job_table(name: str, overrides: dict[str, str], result: Result):
         name,
         *overrides.values(),
         *scalars.values(),
-        *(wandb.Image(result.images[n]) for n in images),
+        *(wandb.Image(str(files[n]) if n in files else result.images[n]) for n in images),
     ]
     return wandb.Table(columns=columns, data=[row])
 
@@ -201,11 +218,15 @@ class WandbLogger(Logger):
         entity: str | None = None,
         tags: list[str] | None = None,
         overrides: list[str] | None = None,
+        saved: dict[tuple[str, str], Path] | None = None,
     ):
         self.run_dir = Path(run_dir)
         self.project, self.mode = project, mode
         self.kwargs = dict(group=group, name=name, entity=entity, tags=tags)
         self.overrides = overrides
+        self.saved = saved if saved is not None else {}
+        """PNG files of this run's images and figures (``LocalLogger.written``), sent as they
+        are: drawing a figure again costs more than the rest of the W&B logging of a job."""
         self.run = None
         self.step = 0
 
@@ -250,24 +271,34 @@ class WandbLogger(Logger):
     def log_result(self, result: Result) -> None:
         if self.run is None:
             return
-        import wandb
-
         for i, values in enumerate(_rows(result.history)):
             self.run.log({f"curves/{k}": v for k, v in values.items()}, step=self.step + i)
         last = self.step + max((len(v) for v in result.history.values()), default=0)
         payload: dict[str, Any] = dict(_scalars(result.metrics))
         for name, image in result.images.items():
-            payload[f"images/{name}"] = wandb.Image(image)
+            payload[f"images/{name}"] = self._image(("image", name), image)
         for name, figure in result.figures.items():
-            payload[f"figures/{name}"] = wandb.Image(figure)
+            payload[f"figures/{name}"] = self._image(("figure", name), figure)
         overrides = split_overrides(
             self.overrides if self.overrides is not None else hydra_overrides()
         )
-        payload[TABLE_KEY] = job_table(self.kwargs["name"] or self.run.name, overrides, result)
+        images = {n: p for (kind, n), p in self.saved.items() if kind == "image" and p.is_file()}
+        name = self.kwargs["name"] or self.run.name
+        payload[TABLE_KEY] = job_table(name, overrides, result, images)
         self.run.log(payload, step=last)
         for key, value in result.metrics.items():
             if not isinstance(value, (int, float, bool)):
                 self.run.summary[key] = value
+
+    def _image(self, key: tuple[str, str], value: Any):
+        """A ``wandb.Image`` of an image or figure (``key``: kind and name): its PNG file when
+        already written, else ``value`` encoded (or the figure drawn)."""
+        import wandb
+
+        path = self.saved.get(key)
+        if path is not None and path.is_file():
+            return wandb.Image(str(path))
+        return figure_image(value) if key[0] == "figure" else wandb.Image(value)
 
     def finish(self) -> None:
         if self.run is not None:

@@ -12,6 +12,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from vizlab.loggers.wandb_logger import (
+    figure_image,
     resolve_mode,
     resolve_project,
     stable_run_id,
@@ -98,7 +99,7 @@ def log_sweep_summary(sweep_dir: Path, cfg: DictConfig | dict | None = None) -> 
         payload: dict[str, Any] = {TABLE_KEY: sweep_table(jobs, keys)}
         figures = summary_figures([j for j in jobs if j.metrics], keys, key_metrics(jobs))
         for name, figure in figures.items():
-            payload[f"plots/{name}"] = wandb.Image(figure)
+            payload[f"plots/{name}"] = figure_image(figure)
         for path in sorted(sweep_dir.glob("*.png")):
             payload[f"plots/{path.stem}"] = wandb.Image(str(path))
         run.log(payload)
