@@ -18,13 +18,14 @@ from vizlab.errors import VizlabError, format_choices, nearest
 from vizlab.models.hog import HANDCRAFTED, build_handcrafted
 from vizlab.models.offline_weights import OFFLINE_WHEELS, converted_weights
 from vizlab.models.schema import InputConfig, ModelConfig, validate_model
+from vizlab.models.timm_import import import_timm
 from vizlab.models.wrapper import InputSpec, VisionModel
 
 log = logging.getLogger(__name__)
 
 
 def _create(name: str, **kwargs: Any) -> nn.Module:
-    import timm
+    timm = import_timm()
 
     if not timm.is_model(name):
         hint = nearest(name, timm.list_models(), n=5)

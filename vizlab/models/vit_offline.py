@@ -29,6 +29,7 @@ from torch import nn
 
 from vizlab.errors import VizlabError
 from vizlab.models.offline_weights import cache_dir
+from vizlab.models.timm_import import import_timm
 
 OFFLINE_VITS: dict[str, str] = {
     "vit_small_patch14_dinov2": (
@@ -150,7 +151,7 @@ def _resample_grid(pos_embed: torch.Tensor, grid: tuple[int, int]) -> torch.Tens
 
 
 def _timm_grid(name: str, **kwargs: Any) -> tuple[int, int]:
-    import timm
+    timm = import_timm()
 
     with torch.device("meta"):
         skeleton = timm.create_model(name, pretrained=False, num_classes=0, **kwargs)
@@ -218,7 +219,7 @@ def converted_vit_weights(name: str = "vit_small_patch14_dinov2") -> Path:
     shape fits), then written to a temporary file and renamed, so a concurrent or interrupted
     run never leaves a partial cache file behind.
     """
-    import timm
+    timm = import_timm()
     from safetensors.torch import save_file
 
     _check_name(name)
@@ -258,7 +259,7 @@ def load_offline_vit(name: str, kwargs: dict[str, Any]) -> nn.Module:
     ``dynamic_img_size`` the per-input resampling is switched to antialias off too, so the
     model matches the ONNX backbone at any input size (sides a multiple of 14).
     """
-    import timm
+    timm = import_timm()
     from safetensors.torch import load_file
 
     _check_name(name)
