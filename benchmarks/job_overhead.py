@@ -13,11 +13,13 @@ the work: interpreter and imports, Hydra's config composition, the model build, 
   processes; ``--workers`` of them).
 
 Each figure is also given in CPU seconds (user + system of the child processes), which
-depends less on what else the machine runs. Results are printed and written to
-``benchmarks/results/job_overhead.json`` (or ``--out``).
+depends less on what else the machine runs. ``--threads N`` runs every job with ``threads=N``
+(and ``OMP_NUM_THREADS=N``); pin the benchmark to cores with ``taskset`` (the cores it may
+use, the load average and the threads are stored with the results). Results are printed and
+written to ``benchmarks/results/job_overhead.json`` (or ``--out``).
 
 Usage: ``python benchmarks/job_overhead.py [--jobs 100] [--repeats 3] [--workers 2]
-[--only single,basic,joblib] [--wandb off,on]``.
+[--only single,basic,joblib] [--wandb off,on] [--threads 1]``.
 """
 
 from __future__ import annotations
@@ -114,16 +116,24 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--only", default="single,basic,joblib")
     parser.add_argument("--wandb", default="off,on")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads per job (0: default)")
     parser.add_argument("--label", default="", help="stored with the results (e.g. 'before')")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "job_overhead.json"))
     args = parser.parse_args()
     env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "MPLBACKEND": "Agg"}
+    if args.threads:
+        JOB.append(f"threads={args.threads}")
+        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(args.threads)
     kinds = args.only.split(",")
     results: dict = {
         "label": args.label,
         "machine": platform.processor() or platform.machine(),
         "cpus": os.cpu_count(),
+        "cores_used": sorted(os.sched_getaffinity(0)),
+        "nice": os.nice(0),
+        "threads": args.threads or "default",
         "load_average_before": os.getloadavg()[0],
+        "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "job": " ".join(JOB),
     }
     with tempfile.TemporaryDirectory(prefix="vizlab-overhead-") as tmp:
@@ -143,6 +153,7 @@ def main() -> None:
                       f"further job ({row['cpu_seconds_per_job']:.3f} CPU s), "
                       f"{args.jobs} jobs", flush=True)  # fmt: skip
     results["load_average_after"] = os.getloadavg()[0]
+    results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
