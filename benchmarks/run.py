@@ -34,6 +34,7 @@ exec ...'``).
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import platform
@@ -115,6 +116,11 @@ def interleaved(steps: dict[str, Callable[[], float]], n: int) -> dict[str, floa
 
 
 def lucent_step(module, layer: str, channel: int, size: int, steps: int) -> float | None:
+    """Seconds per step of ``render_vis``. Each run gets its own copy of the module, made
+    before the clock starts: ``render_vis`` hooks every module and never removes its hooks,
+    so on a shared module they would pile up, slowing every later forward pass (lucent's and
+    the limit's and vizlab's alike) and holding graph tensors that stop the module from being
+    copied for the receptive-field probe."""
     try:
         from lucent.optvis import objectives, param, render, transform
     except ImportError:
@@ -124,9 +130,10 @@ def lucent_step(module, layer: str, channel: int, size: int, steps: int) -> floa
     transforms = [*transform.standard_transforms, normalize]
 
     def run(n: int) -> float:
+        fresh = copy.deepcopy(module)
         t0 = time.perf_counter()
         render.render_vis(
-            module,
+            fresh,
             objectives.channel(lucent_layer, channel),
             param_f=lambda: param.image(size, fft=True, decorrelate=True),
             transforms=transforms,
