@@ -161,3 +161,22 @@ def test_transfer_rates_are_named_by_stand_in_model():
     text = transfer_sentence(metrics, "am")
     assert "Lite0 (for MobileNet) 0.25" in text and "Lite1 (for InceptionV3) 0.75" in text
     assert transfer_sentence({"success_rate": 1.0}, "am") == ""
+
+
+def test_rescore_counts_a_preimage_equal_to_its_reference_as_consistent():
+    import torch
+
+    from vizlab.reproduce.jobs import compose_config
+    from vizlab.reproduce.rescore import TOP5, add_top5_consistency
+
+    cfg = compose_config(["model=tiny_cnn", "data.size=32"])
+    refs = torch.rand(3, 3, 32, 32)
+    same = Job([], {}, {"reference": refs, "preimage": refs.repeat_interleave(2, 0)}, 0.0)
+    same.config = cfg
+    noise = Job([], {}, {"reference": refs, "preimage": torch.rand(6, 3, 32, 32)}, 0.0)
+    noise.config = cfg
+    add_top5_consistency([same, noise])
+    assert same.metrics[TOP5] == 1.0
+    assert 0.0 <= noise.metrics[TOP5] <= 1.0
+    assert 0.0 < same.metrics["reference_top1_probability"] <= 1.0
+    assert same.metrics["reference_top1_margin"] >= 0.0

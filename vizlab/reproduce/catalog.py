@@ -3,10 +3,13 @@ laid out in the report."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from vizlab.reproduce import layouts as L
+from vizlab.reproduce.jobs import Job
 from vizlab.reproduce.naming import class_name, vit_layer
+from vizlab.reproduce.rescore import add_top5_consistency
 
 PAPERS = {
     "mv": (
@@ -32,6 +35,7 @@ class Reproduction:
     layout: L.Layout
     quick: tuple[str, ...] = ()
     cache_as: str | None = None  # the same runs as another experiment: share its cache
+    prepare: Callable[[list[Job]], None] | None = None  # extra metrics from the cached jobs
 
 
 CATALOG: tuple[Reproduction, ...] = (
@@ -41,6 +45,7 @@ CATALOG: tuple[Reproduction, ...] = (
         "mv",
         "Fig. 6: quality of CNN inversions (three panels)",
         L.fig6_inversion_quality,
+        prepare=add_top5_consistency,
     ),
     Reproduction(
         "mv_fig7_naturalness",

@@ -98,6 +98,8 @@ def reproduce(repro: Reproduction, args: argparse.Namespace, out: Path, cache: P
         print(f"[reproduce] {repro.name} {job_id(point)}: {jobs[-1].seconds:.0f} s", flush=True)
     if not jobs:
         raise VizlabError(f"No cached job of '{repro.name}' in {cache}; run it without --no-run.")
+    if repro.prepare is not None:
+        repro.prepare(jobs)
     rendering = repro.layout(jobs, repro.paper)
     if args.note:
         rendering.markdown = f"{args.note}\n\n{rendering.markdown}"

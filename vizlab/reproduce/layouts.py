@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 from vizlab.reproduce.figures import layer_curves, tile_figure
 from vizlab.reproduce.jobs import Job
 from vizlab.reproduce.naming import class_name, model_label, photo_names, unit_indices
+from vizlab.reproduce.rescore import TOP5
 
 
 @dataclass
@@ -75,10 +76,15 @@ def fig3_tv_beta(jobs: list[Job], paper: str) -> Rendering:
     return Rendering({"tiles": fig}, text + note)
 
 
+def _C(job: Job) -> str:
+    """The job's C: its sweep value, else the C it ran with (``--set method.C=300``)."""
+    return job.axis("method.C") or f"{float(job.metrics.get('C', 0)):g}"
+
+
 def _by_layer_and_C(jobs: list[Job]) -> tuple[list[str], list[str], dict]:
     layers = _axis_values(jobs, "target.layer")
-    cs = sorted(_axis_values(jobs, "method.C"), key=lambda c: -float(c))
-    cell = {(j.axis("target.layer"), j.axis("method.C")): j for j in jobs}
+    cs = sorted({_C(j) for j in jobs}, key=lambda c: -float(c))
+    cell = {(j.axis("target.layer"), _C(j)): j for j in jobs}
     return layers, cs, cell
 
 
@@ -134,36 +140,58 @@ def fig6_inversion_quality(jobs: list[Job], paper: str) -> Rendering:
         f"Pre-images of {photo} (first of {inits} starts) by layer and C",
         captions,
     )
+    top5 = any(TOP5 in j.metrics for j in jobs)
     rows = []
     for layer in layers:
         for c in cs:
-            if (layer, c) not in cell:
-                rows.append([layer, c, "", "not run", "", ""])
+            if (layer, c) not in cell:  # not run: listed under the grid line of the page
                 continue
             m = cell[layer, c].metrics
-            rows.append(
-                [
-                    layer,
-                    c,
-                    _protocol(cell[layer, c]),
-                    _pct(m["reconstruction_error"], m["reconstruction_error_ci95"]),
-                    f"{m['reconstruction_error_std_inits']:.2f}",
-                    f"{m.get('classification_consistency', float('nan')):.2f}",
-                ]
-            )
-    table = _table(
-        [
-            "layer",
-            "C",
-            "size, iterations",
-            "error % (95 % CI over photos)",
-            "std over starts",
-            "consistency",
-        ],
-        rows,
-    )
+            row = [
+                layer,
+                c,
+                _protocol(cell[layer, c]),
+                _pct(m["reconstruction_error"], m["reconstruction_error_ci95"]),
+                f"{m['reconstruction_error_std_inits']:.2f}",
+                f"{m.get('classification_consistency', float('nan')):.2f}",
+            ]
+            rows.append(row + ([f"{m.get(TOP5, float('nan')):.2f}"] if top5 else []))
+    header = [
+        "layer",
+        "C",
+        "size, iterations",
+        "error % (95 % CI over photos)",
+        "std over starts",
+        "consistency (top-1 = reference's top-1)",
+    ]
+    table = _table(header + (["top-1 in the reference's top 5"] if top5 else []), rows)
     return Rendering(
-        {"curves": curves, "tiles": grid}, table + "\n\n" + fig6_verdict(layers, cs, cell)
+        {"curves": curves, "tiles": grid},
+        table + _reference_confidence(jobs) + "\n\n" + fig6_verdict(layers, cs, cell),
+    )
+
+
+def _reference_confidence(jobs: list[Job]) -> str:
+    """How sure the network is of the references' top-1 (rescore.add_top5_consistency)."""
+    by_size: dict[str, tuple[float, float]] = {}
+    for job in jobs:
+        if "reference_top1_probability" in job.metrics:
+            size = job.config.data.get("size") if job.config is not None else None
+            m = job.metrics
+            by_size[f"{size} px" if size else "the model's size"] = (
+                m["reference_top1_probability"],
+                m["reference_top1_margin"],
+            )
+    parts = [
+        f"{size}: mean top-1 probability {p:.2f}, median margin to the second class {g:.2f}"
+        for size, (p, g) in by_size.items()
+    ]
+    if not parts:
+        return ""
+    return (
+        "\n\nThe last column and these numbers are scored again from the cached pre-images "
+        "(float16) under the same model and size (`vizlab/reproduce/rescore.py`). How sure "
+        "the network is of the references' top-1 class: " + "; ".join(parts) + "."
     )
 
 
