@@ -28,12 +28,12 @@ def _pixels(tiny, n: int = 1) -> PixelParam:
     )
 
 
-def _run(tiny, read_every: int, data_loss=None, regularizers=None, iterations: int = 7):
+def _run(tiny, read_every: int, data_loss=None, regularizers=None, iterations=7, param=None):
     return optimize(
         tiny,
         data_loss or (lambda f: -f["blocks.1"].mean(dim=(1, 2, 3))),
         ["blocks.1"],
-        _pixels(tiny, 2),
+        param or _pixels(tiny, 2),
         lambda p: torch.optim.Adam(p, lr=1.0),
         iterations=iterations,
         regularizers=regularizers,
@@ -73,15 +73,7 @@ def test_a_non_finite_image_is_named_when_read_later(tiny):
     with torch.no_grad():
         param.x[0, 0, 3, 3] = float("nan")
     with pytest.raises(NonFiniteError, match=r"step 0: the 'image'"):
-        optimize(
-            tiny,
-            lambda f: f["blocks.1"].mean(dim=(1, 2, 3)),
-            ["blocks.1"],
-            param,
-            lambda p: torch.optim.Adam(p, lr=1.0),
-            iterations=5,
-            read_every=5,
-        )
+        _run(tiny, 5, iterations=5, param=param)
 
 
 def test_ctrl_c_keeps_the_steps_done_when_read_later(tiny):

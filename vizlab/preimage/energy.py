@@ -100,7 +100,7 @@ class StepRecord:
             check_finite(step, self._values[0], x, data, terms)
             return
         low, high = torch.aminmax(x.detach())  # a NaN or inf pixel shows in its extremes
-        self._values = torch.stack([*means, low, high])
+        self._values = torch.stack([*means, low.to(means[0]), high.to(means[0])])
 
     def done(self, step: int) -> None:
         """The step's update is applied: keep its record (and read the device if due)."""

@@ -106,32 +106,6 @@ class TokenLayout:
         dtype = like.dtype if like is not None else torch.float32
         return _token_weights(self, selection, num_tokens, layer, device, dtype)
 
-    def _weights(
-        self,
-        selection: TokenSelection,
-        num_tokens: int,
-        layer: str,
-        device: torch.device,
-        dtype: torch.dtype,
-    ) -> torch.Tensor:
-        prefix = self.prefix_of(num_tokens, layer)
-        w = torch.zeros(num_tokens, device=device)
-        if selection == "all":
-            w[:] = 1.0
-        elif selection == "cls":
-            if not (self.has_cls and prefix):
-                raise VizlabError(
-                    f"target.tokens=cls: '{layer}' has no CLS token (the model has "
-                    f"{'no class token' if not self.has_cls else 'none before pos_embed'}). "
-                    "Use all, patch_mean, center or a patch position."
-                )
-            w[0] = 1.0
-        elif selection == "patch_mean":
-            w[prefix:] = 1.0
-        else:
-            w[prefix + self.patch_index(selection)] = 1.0
-        return (w / w.sum()).to(dtype)
-
     def patch_index(self, selection: TokenSelection) -> int:
         """Row-major index among the patch tokens of ``center``, an index or (row, col)."""
         gh, gw = self.grid
@@ -173,7 +147,23 @@ def _token_weights(
     """:meth:`TokenLayout.weights`, made once per argument tuple (read-only; a normal tensor
     even when first asked for under ``torch.inference_mode``, so autograd may save it)."""
     with torch.inference_mode(False):
-        return layout._weights(selection, num_tokens, layer, device, dtype)
+        prefix = layout.prefix_of(num_tokens, layer)
+        w = torch.zeros(num_tokens, device=device)
+        if selection == "all":
+            w[:] = 1.0
+        elif selection == "cls":
+            if not (layout.has_cls and prefix):
+                raise VizlabError(
+                    f"target.tokens=cls: '{layer}' has no CLS token (the model has "
+                    f"{'no class token' if not layout.has_cls else 'none before pos_embed'}). "
+                    "Use all, patch_mean, center or a patch position."
+                )
+            w[0] = 1.0
+        elif selection == "patch_mean":
+            w[prefix:] = 1.0
+        else:
+            w[prefix + layout.patch_index(selection)] = 1.0
+        return (w / w.sum()).to(dtype)
 
 
 def as_token_tensor(act: torch.Tensor, layer: str = "layer") -> torch.Tensor:
