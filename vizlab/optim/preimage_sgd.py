@@ -31,11 +31,17 @@ def pixel_norm(x: torch.Tensor) -> torch.Tensor:
 
 
 def project_pixels(x: torch.Tensor, bound: float) -> torch.Tensor:
-    """In place: scale each pixel's RGB vector (dim 1) to norm <= ``bound`` (Eq. 6)."""
+    """In place: scale each pixel's RGB vector (dim 1) to norm <= ``bound`` (Eq. 6).
+
+    On the CPU, where reading a number waits for nothing, the scaling is skipped when even
+    the largest norm's factor is 1: factors only grow as norms shrink, so every factor would
+    be exactly 1 (in activation maximization the bound is often never reached)."""
     # bound / norm is reciprocal(norm) * bound in torch (Tensor.__rdiv__): the same numbers,
     # made in place in the norm's buffer
-    scale = pixel_norm(x).clamp_min_(1e-12).reciprocal_().mul_(bound).clamp_max_(1.0)
-    return x.mul_(scale)
+    norm = pixel_norm(x).clamp_min_(1e-12)
+    if x.device.type == "cpu" and float(norm.max().reciprocal_().mul_(bound)) >= 1.0:
+        return x
+    return x.mul_(norm.reciprocal_().mul_(bound).clamp_max_(1.0))
 
 
 class PreImageSGD(torch.optim.Optimizer):
