@@ -76,7 +76,7 @@ class PreImageSGD(torch.optim.Optimizer):
                     state["m"] = torch.zeros_like(p)
                 G, m = state["G"], state["m"]
                 G.mul_(rho).addcmul_(g, g)
-                # m - g / (1/eta_0 + sqrt(G)) in place: the same numbers in three buffers fewer
+                # m - g / (1/eta_0 + sqrt(G)) in place: the same numbers with two buffers fewer
                 m.mul_(rho).addcdiv_(g, G.sqrt().add_(1.0 / lr), value=-1.0)
                 p.add_(m)
                 if bound is not None:
