@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -66,8 +67,14 @@ def topk_labels(logits: torch.Tensor, k: int = 5) -> list[list[str]]:
 
 def _class_names(num_classes: int):
     if num_classes == 1000:
-        from timm.data import ImageNetInfo
-
-        info = ImageNetInfo()
+        info = _imagenet_info()
         return lambda i: f"{i}:{info.index_to_description(i)}"
     return lambda i: f"class {i}"
+
+
+@functools.lru_cache(maxsize=1)
+def _imagenet_info():
+    """timm's ImageNet class names, read once per process (reading them takes ~50 ms)."""
+    from timm.data import ImageNetInfo
+
+    return ImageNetInfo()
