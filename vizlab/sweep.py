@@ -24,6 +24,7 @@ from omegaconf import DictConfig
 from vizlab import interrupts
 from vizlab import rundirs as _rundirs  # noqa: F401 - registers the sweep-folder resolvers
 from vizlab.jobs import JOB_FILE, METRICS_FILE, read_record
+from vizlab.sweep_compose import forget_checked_configs, reuse_checked_configs
 
 log = logging.getLogger(__name__)
 
@@ -175,8 +176,10 @@ class SweepSummary(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         interrupts.clear()
         interrupts.defer_for_process()
+        reuse_checked_configs()
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        forget_checked_configs()
         sweep_dir = Path(config.hydra.sweep.dir)
         stopped = interrupts.stop_requested()
         rows = finish_sweep(sweep_dir, config, interrupted=stopped)
