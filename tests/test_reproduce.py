@@ -180,3 +180,22 @@ def test_rescore_counts_a_preimage_equal_to_its_reference_as_consistent():
     assert 0.0 <= noise.metrics[TOP5] <= 1.0
     assert 0.0 < same.metrics["reference_top1_probability"] <= 1.0
     assert same.metrics["reference_top1_margin"] >= 0.0
+
+
+def test_tile_captions_stay_clear_of_the_next_row_in_wide_figures():
+    import numpy as np
+
+    from vizlab.reproduce.figures import tile_figure
+
+    rows, cols = ["chelsea", "coffee, blocks.4"], [f"column {j}" for j in range(7)]
+    tiles = {(r, c): np.full((16, 16, 3), 0.5) for r in rows for c in cols}
+    captions = {(r, c): "not reached" for r in rows for c in cols}
+    fig = tile_figure(rows, cols, tiles, "title", captions)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    upper, lower = fig.axes[0], fig.axes[len(cols)]
+    caption = upper.xaxis.label.get_window_extent(renderer)
+    assert caption.y0 > lower.get_window_extent(renderer).y1
+    assert lower.get_ylabel() == "coffee\nblocks.4"

@@ -31,9 +31,27 @@ def tile_figure(
     """A rows x cols grid of images, row names on the left, column names on top (as the
     papers' figures name layers, C, models or classes); missing cells stay blank."""
     captions = captions or {}
-    height = 0.6 + TILE_INCHES * 1.12 * len(rows)
-    fig = Figure(figsize=(1.2 + TILE_INCHES * len(cols), height))
-    axes = fig.subplots(len(rows), len(cols), squeeze=False)
+    # Fixed margins in inches, so square tiles never overlap whatever the rows x cols shape
+    # (tight_layout let the rows of wide figures cover the captions of the row above).
+    left, top, bottom, gap = 0.45, 0.55, 0.1, 0.06
+    below = 0.16 if captions else 0.0  # room for the caption under each tile
+    width = left + len(cols) * TILE_INCHES + (len(cols) - 1) * gap + 0.05
+    row_pitch = TILE_INCHES + below + gap
+    height = top + len(rows) * row_pitch - gap + bottom
+    fig = Figure(figsize=(width, height))
+    axes = fig.subplots(
+        len(rows),
+        len(cols),
+        squeeze=False,
+        gridspec_kw={
+            "left": left / width,
+            "right": 1 - 0.05 / width,
+            "top": 1 - top / height,
+            "bottom": (bottom + below) / height,
+            "wspace": gap / TILE_INCHES,
+            "hspace": (below + gap) / TILE_INCHES,
+        },
+    )
     for i, row in enumerate(rows):
         for j, col in enumerate(cols):
             ax = axes[i][j]
@@ -47,10 +65,9 @@ def tile_figure(
                 ax.set_xlabel(captions[row, col], fontsize=6.5, labelpad=1)
             if i == 0:
                 ax.set_title(col, fontsize=7.5)
-            if j == 0:
-                ax.set_ylabel(row, fontsize=7.5)
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout(pad=0.4, h_pad=0.3, w_pad=0.2, rect=(0, 0.12 / height, 1, 1 - 0.3 / height))
+            if j == 0:  # "photo, layer" on two lines: a tile is only 1.25 in tall
+                ax.set_ylabel(row.replace(", ", "\n"), fontsize=7.5)
+    fig.suptitle(title, fontsize=9, y=1 - 0.08 / height, va="top")
     return fig
 
 
