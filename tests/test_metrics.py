@@ -58,11 +58,13 @@ def test_sweep_summary_of_a_one_layer_sweep_over_models(tmp_path):
              "reconstruction_error": err, "reconstruction_error_ci95": 2.0,
              "reconstruction_error_std_inits": 0.0}  # fmt: skip
         (job / "metrics.json").write_text(json.dumps(m))
-    from vizlab.plotting import plt
+    from matplotlib.figure import Figure
 
-    with mock.patch.object(plt, "subplots", wraps=plt.subplots) as subplots:
+    with mock.patch.object(
+        Figure, "subplots", autospec=True, side_effect=Figure.subplots
+    ) as subplots:
         written = sweep.write_summary(tmp_path)
-    assert subplots.call_args.args[:2] == (1, 1)  # no all-zero std panel for single starts
+    assert subplots.call_args.args[1:3] == (1, 1)  # no all-zero std panel for single starts
     assert [p.name for p in written][-1] == "reconstruction_error_by_layer.png"
     rows = json.loads((tmp_path / "sweep_summary.json").read_text())
     assert sorted(r["model"] for r in rows) == ["dsift", "hog", "hogb"]
