@@ -199,3 +199,15 @@ def test_tile_captions_stay_clear_of_the_next_row_in_wide_figures():
     caption = upper.xaxis.label.get_window_extent(renderer)
     assert caption.y0 > lower.get_window_extent(renderer).y1
     assert lower.get_ylabel() == "coffee\nblocks.4"
+
+
+def test_fig18_has_a_column_per_start_when_only_the_config_names_them():
+    import torch
+
+    from vizlab.reproduce.jobs import compose_config
+
+    job = Job([], {"layer": "blocks.5"}, {"visualization": torch.rand(16, 3, 8, 8)}, 0.0)
+    job.config = compose_config(["experiment=mv_fig18_am_inits"])
+    fig = BY_NAME["mv_fig18_am_inits"].layout([job], "mv").figures["tiles"]
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles == ["start 1", "start 2", "start 3", "start 4"]

@@ -43,6 +43,15 @@ def _pct(value: float | None, ci: float | None = None) -> str:
     return f"{value:.1f} ± {ci:.1f}" if ci is not None else f"{value:.1f}"
 
 
+def _inits(job: Job) -> int:
+    """Random starts per image or unit: the metrics' count, else the job's method config
+    (activation maximization does not log it)."""
+    if "num_inits" in job.metrics:
+        return int(job.metrics["num_inits"])
+    method = job.config.method if job.config is not None else {}
+    return int(method.get("num_inits") or 1)
+
+
 def _first(job: Job, key: str, i: int = 0):
     return job.tensors[key][i]
 
@@ -123,7 +132,7 @@ def fig6_inversion_quality(jobs: list[Job], paper: str) -> Rendering:
     )
     any_job = jobs[0]
     photo = photo_names(any_job)[0]
-    inits = int(any_job.metrics.get("num_inits", 1))
+    inits = _inits(any_job)
     tiles, captions = {}, {}
     for layer in layers:
         tiles[layer, "reference"] = _first(any_job, "reference")
@@ -329,7 +338,7 @@ def layers_by_model(jobs: list[Job], paper: str) -> Rendering:
 def starts_by_photo(jobs: list[Job], paper: str) -> Rendering:
     tiles, rows, names = {}, [], []
     for job in jobs:
-        inits = int(job.metrics.get("num_inits", 1))
+        inits = _inits(job)
         layer = job.axis("target.layer") or job.metrics.get("layer", "")
         for i, photo in enumerate(photo_names(job)):
             row = f"{photo}, {layer}"
@@ -344,7 +353,7 @@ def starts_by_photo(jobs: list[Job], paper: str) -> Rendering:
                 f"{job.metrics['reconstruction_error_std_inits']:.2f}",
             ]
         )
-    inits = int(jobs[0].metrics.get("num_inits", 1))
+    inits = _inits(jobs[0])
     cols = ["reference"] + [f"start {k + 1}" for k in range(inits)]
     fig = tile_figure(names, cols, tiles, "Fig. 12: pre-images from different random starts")
     return Rendering({"tiles": fig}, _table(["layer", "error %", "std over starts"], rows))
@@ -399,7 +408,7 @@ def units_grid(
         for job in jobs:
             row = row_name(job, paper)
             names.append(row)
-            inits = int(job.metrics.get("num_inits", 1))
+            inits = _inits(job)
             for u, unit in enumerate(unit_indices(job)):
                 for k in range(inits):
                     name = col(unit) + (f", start {k + 1}" if inits > 1 else "")
@@ -443,7 +452,7 @@ def units_grid(
 
 def units_by_start(jobs: list[Job], paper: str) -> Rendering:
     job = jobs[0]
-    inits = int(job.metrics.get("num_inits", 1))
+    inits = _inits(job)
     units = unit_indices(job)
     layer = job.metrics.get("layer") or (job.config.target.layer if job.config is not None else "")
     tiles = {}
