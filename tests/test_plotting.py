@@ -42,7 +42,23 @@ def test_labelled_grid_tile_titles_clear_the_images_and_the_suptitle(lines):
 def test_curves_keep_every_label_inside_the_figure(history):
     fig = curves(history, "a title")
     fig.draw_without_rendering()  # places every text
-    drawn = fig.axes[0].get_tightbbox()  # the axes with its tick labels, labels and title
     box = fig.bbox
-    assert box.x0 - 1 <= drawn.x0 and drawn.x1 <= box.x1 + 1
-    assert box.y0 - 1 <= drawn.y0 and drawn.y1 <= box.y1 + 1
+    for ax in fig.axes:
+        drawn = ax.get_tightbbox()  # the axes with its tick labels, labels and title
+        assert box.x0 - 1 <= drawn.x0 and drawn.x1 <= box.x1 + 1
+        assert box.y0 - 1 <= drawn.y0 and drawn.y1 <= box.y1 + 1
+
+
+def test_the_unweighted_data_term_gets_its_own_axis():
+    """energy = penalties + C * data with C in the thousands: on the energy's axis the data term
+    would be a flat line at zero, so it is drawn against a right axis of its own scale."""
+    history = {"energy": [5.0, -3.0, -10.5], "data": [-1e-4, -2e-4, -2.4e-4], "tv": [1.6, 1.5, 1.5]}
+    fig = curves(history)
+    left, right = fig.axes
+    assert [line.get_label() for line in left.get_lines()] == ["energy", "tv"]
+    assert [line.get_label() for line in right.get_lines()] == ["data (right axis)"]
+    low, high = right.get_ylim()
+    assert low <= -2.4e-4 and high >= -1e-4 and high - low < 1e-3  # its own scale
+    legend = [text.get_text() for text in left.get_legend().get_texts()]
+    assert legend == ["energy", "tv", "data (right axis)"]
+    assert len(curves({"data": [1.0, 0.5]}).axes) == 1  # alone, it needs no second axis

@@ -140,11 +140,22 @@ def curves(history: dict[str, list[float]], title: str = "energy terms") -> Figu
         left=0.8 / width, right=1 - 0.15 / width, bottom=0.5 / height, top=1 - 0.35 / height
     )
     ax = fig.subplots()
-    for name, values in history.items():
-        ax.plot(values, label=name)
-    if all(v > 0 for vals in history.values() for v in vals):
+    # The energy is penalties + C * data (M&V Eq. 1 with Sect. 3.3's C), so next to the energy the
+    # unweighted data term is C times smaller and would look flat: it gets its own right axis.
+    own_axis = {"data"} if "data" in history and len(history) > 1 else set()
+    left = {k: v for k, v in history.items() if k not in own_axis}
+    lines = [ax.plot(values, label=name)[0] for name, values in left.items()]
+    if all(v > 0 for vals in left.values() for v in vals):
         ax.set_yscale("log")
+    if own_axis:
+        right = ax.twinx()
+        values = history["data"]
+        lines += right.plot(values, "--", color="0.35", label="data (right axis)")
+        if all(v > 0 for v in values):
+            right.set_yscale("log")
+        right.tick_params(labelsize=8)
+        fig.subplots_adjust(right=1 - 0.75 / width)
     ax.set_xlabel("iteration")
     ax.set_title(title)
-    ax.legend(fontsize=8)
+    ax.legend(handles=lines, fontsize=8)
     return fig
