@@ -130,3 +130,17 @@ def test_lite0_offline_weights_classify_chelsea(lite0):
     top = probs.topk(3)
     assert top.indices.tolist() == [282, 285, 281]  # tiger cat, Egyptian cat, tabby (SPEC §4)
     assert abs(float(top.values[0]) - 0.39) < 0.02
+
+
+def test_unit_conversions_first_used_under_inference_mode_still_backpropagate():
+    """The mean and std are copied to each dtype/device once; a copy first made under
+    ``torch.inference_mode`` (a read-out) must still be usable by autograd later."""
+    from vizlab.models.wrapper import PixelUnits
+
+    units = PixelUnits([0.5, 0.4, 0.3], [0.2, 0.25, 0.3])
+    with torch.inference_mode():
+        units.unit_to_model(torch.rand(1, 3, 4, 4, dtype=torch.float64))
+    x = torch.rand(1, 3, 4, 4, dtype=torch.float64, requires_grad=True)
+    units.unit_to_model(x).sum().backward()
+    expected = (1 / torch.tensor([0.2, 0.25, 0.3], dtype=torch.float64)).view(1, 3, 1, 1)
+    assert torch.allclose(x.grad, expected.expand_as(x))

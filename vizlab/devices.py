@@ -125,6 +125,25 @@ FACTORIES = tuple(
 _TORCH_DIR = str(Path(torch.__file__).parent)
 
 
+class OnDevice:
+    """A constant host tensor, copied to each device and dtype it is asked for once: tensors
+    used every optimization step (normalization constants, direction vectors) would otherwise
+    be copied host-to-device on every step. Copies are made outside ``torch.inference_mode``,
+    so a copy first asked for there can still be saved by autograd later."""
+
+    def __init__(self, tensor: torch.Tensor):
+        self.tensor = tensor
+        self._copies: dict[tuple[torch.device, torch.dtype], torch.Tensor] = {}
+
+    def __call__(self, like: torch.Tensor) -> torch.Tensor:
+        """The tensor on ``like``'s device and in its dtype."""
+        key = (like.device, like.dtype)
+        if key not in self._copies:
+            with torch.inference_mode(False):
+                self._copies[key] = self.tensor.to(like)
+        return self._copies[key]
+
+
 class MisplacedTensorError(RuntimeError):
     """A tensor was created without an explicit device while placement was being checked."""
 

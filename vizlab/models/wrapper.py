@@ -13,7 +13,7 @@ from typing import TypeVar
 import torch
 from torch import nn
 
-from vizlab.devices import autocast
+from vizlab.devices import OnDevice, autocast
 from vizlab.errors import VizlabError, format_choices, nearest
 from vizlab.models.receptive_field import ReceptiveField, linearized_copy, measure
 
@@ -93,15 +93,12 @@ class PixelUnits:
     def __init__(self, mean: Sequence[float], std: Sequence[float]):
         self.mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
-        self._on: dict[tuple[torch.device, torch.dtype], tuple[torch.Tensor, torch.Tensor]] = {}
+        self._mean, self._std = OnDevice(self.mean), OnDevice(self.std)
 
     def _m(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean and std on ``x``'s device and dtype, copied there once (these conversions run
-        every optimization step; ``.to`` each time would be a host-to-device copy per step)."""
-        key = (x.device, x.dtype)
-        if key not in self._on:
-            self._on[key] = (self.mean.to(x), self.std.to(x))
-        return self._on[key]
+        """Mean and std on ``x``'s device and dtype (copied there once: these conversions run
+        every optimization step)."""
+        return self._mean(x), self._std(x)
 
     def paper_to_model(self, x: torch.Tensor) -> torch.Tensor:
         _, std = self._m(x)

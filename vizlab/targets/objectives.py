@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from vizlab.devices import OnDevice
 from vizlab.models.wrapper import OUTPUT
 from vizlab.style.gram import gram_matrix
 from vizlab.targets.tokens import (
@@ -185,17 +186,12 @@ class DirectionObjective(Objective):
         self.layer = layer
         self.vector = vector.flatten().float() / vector.float().norm().clamp_min(1e-12)
         self.layout, self.tokens = layout, tokens
-        self._moved: dict[tuple[torch.device, torch.dtype], torch.Tensor] = {}
-        """The vector on each device and dtype asked for, moved once (not every step)."""
+        self._vector = OnDevice(self.vector)  # moved to the activations' device once
         super().__init__([layer], self._score, description or f"direction {layer}")
 
     def _score(self, f: Features) -> torch.Tensor:
         act = f[self.layer]
-        key = (act.device, act.dtype)
-        if key not in self._moved:
-            with torch.inference_mode(False):
-                self._moved[key] = self.vector.to(act)
-        v = self._moved[key]
+        v = self._vector(act)
         if self.layout is not None and act.dim() in (3, 4):
             tokens = as_token_tensor(act, self.layer)
             return select_tokens(tokens, self.layout, self.tokens, self.layer) @ v
