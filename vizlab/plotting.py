@@ -132,29 +132,32 @@ _TILE_PAD = 0.04
 
 def curves(history: dict[str, list[float]], title: str = "energy terms") -> Figure:
     """Per-step curves of the energy terms (log scale where positive). The margins are fixed
-    (0.8 inch left for the tick labels, 0.5 below, 0.35 above for the title): a layout engine
-    would draw the figure once more to measure it, which doubles the cost of saving."""
+    (0.8 inch left for the tick labels, 0.5 below, 0.35 above for the title, 0.15 right or
+    0.75 with a right axis): a layout engine would draw the figure once more to measure it,
+    which doubles the cost of saving."""
+    # The energy is penalties + C * data (M&V Eq. 1 with Sect. 3.3's C), so next to the energy the
+    # unweighted data term is C times smaller and would look flat: it gets its own right axis.
+    data_axis = "data" in history and len(history) > 1
     width, height = 6.0, 3.5
     fig = Figure(figsize=(width, height))
     fig.subplots_adjust(
-        left=0.8 / width, right=1 - 0.15 / width, bottom=0.5 / height, top=1 - 0.35 / height
+        left=0.8 / width,
+        right=1 - (0.75 if data_axis else 0.15) / width,
+        bottom=0.5 / height,
+        top=1 - 0.35 / height,
     )
     ax = fig.subplots()
-    # The energy is penalties + C * data (M&V Eq. 1 with Sect. 3.3's C), so next to the energy the
-    # unweighted data term is C times smaller and would look flat: it gets its own right axis.
-    own_axis = {"data"} if "data" in history and len(history) > 1 else set()
-    left = {k: v for k, v in history.items() if k not in own_axis}
+    left = {k: v for k, v in history.items() if not (data_axis and k == "data")}
     lines = [ax.plot(values, label=name)[0] for name, values in left.items()]
     if all(v > 0 for vals in left.values() for v in vals):
         ax.set_yscale("log")
-    if own_axis:
+    if data_axis:
         right = ax.twinx()
         values = history["data"]
         lines += right.plot(values, "--", color="0.35", label="data (right axis)")
         if all(v > 0 for v in values):
             right.set_yscale("log")
         right.tick_params(labelsize=8)
-        fig.subplots_adjust(right=1 - 0.75 / width)
     ax.set_xlabel("iteration")
     ax.set_title(title)
     ax.legend(handles=lines, fontsize=8)
