@@ -145,10 +145,10 @@ def load_cached(folder: Path, point: list[tuple[str, str]]) -> Job | None:
     records = [folder / RECORD, folder / "job.json"]  # job.json: caches written before
     record = next((r for r in records if r.exists()), None)
     info = json.loads(record.read_text()) if record is not None else {}
-    tensors = {k: v.float() for k, v in torch.load(folder / "tensors.pt").items()}
     metrics = json.loads((folder / "metrics.json").read_text())
     if metrics.get("interrupted"):  # stopped by Ctrl-C / SIGTERM: not a result to reuse
         return None
+    tensors = {k: v.float() for k, v in torch.load(folder / "tensors.pt").items()}
     seconds = float(info.get("wall_seconds", 0.0))
     overrides = list(info.get("overrides", [])) + list(info.get("protocol", []))
     config = OmegaConf.load(folder / "config.yaml") if (folder / "config.yaml").exists() else None
@@ -160,11 +160,12 @@ def cached_run(folder: Path, point: list[tuple[str, str]], overrides: Sequence[s
     by the grid point alone, so a job cached under other ``--set`` values (another size or
     iteration count) is run again rather than mixed into the figure. Caches that recorded
     no overrides are trusted as they are."""
-    job = load_cached(folder, point)
-    if job is None or not (folder / RECORD).exists():
-        return job
-    saved = json.loads((folder / RECORD).read_text()).get("overrides")
-    return job if saved is None or _protocol(saved) == _protocol(overrides) else None
+    record = folder / RECORD
+    if record.exists():  # compared before the cached tensors are loaded
+        saved = json.loads(record.read_text()).get("overrides")
+        if saved is not None and _protocol(saved) != _protocol(overrides):
+            return None
+    return load_cached(folder, point)
 
 
 def _protocol(overrides: Sequence[str]) -> list[str]:
