@@ -211,3 +211,15 @@ def test_fig18_has_a_column_per_start_when_only_the_config_names_them():
     fig = BY_NAME["mv_fig18_am_inits"].layout([job], "mv").figures["tiles"]
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert titles == ["start 1", "start 2", "start 3", "start 4"]
+
+
+def test_hand_written_notes_survive_regeneration(tmp_path: Path):
+    (tmp_path / "notes").mkdir()
+    note = "**Protocol.** Written by hand: 160 px instead of 224."
+    (tmp_path / "notes" / "mv_fig3_tv_beta.md").write_text(note + "\n")
+    for _ in range(2):  # a second run rewrites the section and must keep the note once
+        assert main(["mv_fig3_tv_beta", "--quick", "--out", str(tmp_path)]) == 0
+        part = (tmp_path / "parts" / "mv_fig3_tv_beta.md").read_text()
+        assert part.count(note) == 1
+        assert part.index("figures/mv_fig3_tv_beta_") < part.index(note)
+    assert note in (tmp_path / "mahendran-vedaldi.md").read_text()

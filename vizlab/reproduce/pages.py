@@ -52,6 +52,16 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
+def notes(out: Path, name: str) -> str:
+    """Hand-written notes on an experiment (protocol cuts, what holds and what misses).
+
+    They live in ``notes/NAME.md`` beside the generated ``parts/``, so regenerating a section
+    keeps them; the section places them between its figures and its tables.
+    """
+    path = out / "notes" / f"{name}.md"
+    return path.read_text().strip() if path.exists() else ""
+
+
 def write_part(
     out: Path,
     repro: Reproduction,
@@ -93,6 +103,7 @@ def write_part(
         "",
         *images,
         "",
+        *([note, ""] if (note := notes(out, repro.name)) else []),
         rendering.markdown,
         "",
     ]
@@ -152,7 +163,9 @@ def write_pages(out: Path) -> list[Path]:
         "Options: `--set KEY=VALUE` overrides every job (a comma list replaces a sweep axis),",
         "`--reuse` loads jobs already in the cache (`outputs/reproduce/`), `--no-run` rebuilds",
         "the pages from the cache alone, `--quick` is the smoke test on the tiny models (into",
-        "a temporary folder), `--list` names the experiments.",
+        "a temporary folder), `--list` names the experiments. Hand-written notes on a section",
+        "(what its protocol cut, what holds and what misses) live in `notes/NAME.md` and are",
+        "kept when the section is regenerated.",
         "",
     ]
     (out / "README.md").write_text("\n".join(index))
