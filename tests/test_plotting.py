@@ -62,3 +62,24 @@ def test_the_unweighted_data_term_gets_its_own_axis():
     legend = [text.get_text() for text in left.get_legend().get_texts()]
     assert legend == ["energy", "tv", "data (right axis)"]
     assert len(curves({"data": [1.0, 0.5]}).axes) == 1  # alone, it needs no second axis
+
+
+def test_log_axes_label_every_decade_in_range_and_keep_minor_ticks_when_narrow():
+    wide = curves({"energy": [1e3, 1.0, 1e-3], "tv": [2.0, 1.0, 0.5]})
+    wide.draw_without_rendering()
+    (ax,) = wide.axes
+    assert ax.get_yscale() == "log"
+    low, high = ax.get_ylim()
+    labels = {
+        tick.label1.get_text()
+        for tick in ax.yaxis.get_major_ticks()
+        if low <= tick.get_loc() <= high
+    }
+    assert {"10⁻³", "10⁰", "10³"} <= labels  # every decade, plain text (no mathtext)
+    assert not ax.yaxis.get_minorticklocs().size
+    narrow = curves({"energy": [3.0, 2.0, 1.5]})
+    narrow.draw_without_rendering()
+    assert narrow.axes[0].get_yscale() == "log"
+    assert narrow.axes[0].yaxis.get_minorticklocs().size  # labels between the decades
+    flat = curves({"objective": [-1.0, 2.0, float("nan")]})
+    assert flat.axes[0].get_yscale() == "linear"

@@ -6,6 +6,7 @@ in-process sweeps never leave open figures behind; loggers save them with ``save
 from __future__ import annotations
 
 import importlib
+import math
 import textwrap
 from collections.abc import Sequence
 from typing import Any
@@ -16,6 +17,7 @@ matplotlib.use("Agg")  # files only; never needs a display
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from matplotlib import ticker  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from torchvision.utils import make_grid  # noqa: E402
 
@@ -120,7 +122,8 @@ def labelled_grid(
         ax = fig.add_axes((left / width, 1 - below_top / height, side / width, side / height))
         ax.axis("off")
         ax.imshow(to_numpy_image(images[i]))
-        ax.set_title(labels[i], fontsize=8, pad=2)
+        # y given: matplotlib then skips measuring the (hidden) axis to place the title.
+        ax.set_title(labels[i], fontsize=8, pad=3, y=1.0)
     if title:
         fig.suptitle(title, fontsize=10, y=1 - 0.08 / height, va="top")
     return fig
@@ -149,16 +152,40 @@ def curves(history: dict[str, list[float]], title: str = "energy terms") -> Figu
     ax = fig.subplots()
     left = {k: v for k, v in history.items() if not (data_axis and k == "data")}
     lines = [ax.plot(values, label=name)[0] for name, values in left.items()]
-    if all(v > 0 for vals in left.values() for v in vals):
-        ax.set_yscale("log")
+    log_scale(ax, [v for vals in left.values() for v in vals])
     if data_axis:
         right = ax.twinx()
         values = history["data"]
         lines += right.plot(values, "--", color="0.35", label="data (right axis)")
-        if all(v > 0 for v in values):
-            right.set_yscale("log")
+        log_scale(right, values)
         right.tick_params(labelsize=8)
     ax.set_xlabel("iteration")
-    ax.set_title(title)
+    ax.set_title(title, y=1.0)  # y given: no measuring of the tick labels to place the title
     ax.legend(handles=lines, fontsize=8)
     return fig
+
+
+_SUPERSCRIPT = str.maketrans(
+    "-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079"
+)
+
+
+def _power_of_ten(value: float, _pos: int | None = None) -> str:
+    """``10^k`` with Unicode superscripts, as plain text (no mathtext parse per label)."""
+    if value <= 0:
+        return ""
+    return "10" + str(round(math.log10(value))).translate(_SUPERSCRIPT)
+
+
+def log_scale(ax: Any, values: Sequence[float], min_decades: float = 2.0) -> None:
+    """A log y scale for ``ax`` when every value is positive and finite. Curves spanning at
+    least ``min_decades`` decades get decade ticks only, labelled ``10^k`` in plain text: the
+    minor ticks and the mathtext labels of matplotlib's default log axis cost about half of
+    drawing an energy plot and say little over several decades. Narrower curves keep the
+    default ticks, whose minor labels are then the only ones in range."""
+    if not values or not all(0 < v < math.inf for v in values):
+        return
+    ax.set_yscale("log")
+    if math.log10(max(values) / min(values)) >= min_decades:
+        ax.yaxis.set_minor_locator(ticker.NullLocator())
+        ax.yaxis.set_major_formatter(ticker.FuncFormatter(_power_of_ten))
