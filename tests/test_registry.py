@@ -88,3 +88,27 @@ def test_unknown_method_lists_available():
         registry.load("inversoin")
     msg = str(err.value)
     assert "inversoin" in msg and "inversion" in msg and "activation_max" in msg
+
+
+def test_entry_points_are_read_once_per_sys_path(plugin_path, monkeypatch):
+    """A sweep looks plugins up several times per job; the metadata scan runs once per path."""
+    scans = []
+    real = registry.entry_points
+    monkeypatch.setattr(registry, "entry_points", lambda **kw: scans.append(kw) or real(**kw))
+    registry._entry_points_on_path.cache_clear()
+    for _ in range(3):
+        registry.available()
+        registry.load("inversion")
+    assert len(scans) == 1
+    (plugin_path / "more").mkdir()
+    _install_fake_distribution(
+        plugin_path / "more",
+        "vizlab-late-plugin",
+        "vizlab_late_plugin",
+        "from vizlab.methods.inversion import Inversion as Late\n",
+        {"late": "vizlab_late_plugin:Late"},
+    )
+    monkeypatch.syspath_prepend(str(plugin_path / "more"))  # a new path is read again
+    assert "late" in registry.available()
+    assert len(scans) == 2
+    sys.modules.pop("vizlab_late_plugin", None)

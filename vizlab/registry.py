@@ -15,7 +15,9 @@ passed as a plain dict.
 
 from __future__ import annotations
 
+import functools
 import logging
+import sys
 from dataclasses import dataclass, is_dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any
@@ -59,7 +61,17 @@ MethodInfo = EntryInfo
 
 
 def _entry_points(group: str = GROUP) -> list[EntryPoint]:
-    return list(entry_points(group=group))
+    return list(_entry_points_on_path(group, tuple(sys.path)))
+
+
+@functools.lru_cache(maxsize=32)
+def _entry_points_on_path(group: str, path: tuple[str, ...]) -> tuple[EntryPoint, ...]:
+    """The installed entry points of ``group``, read once per ``sys.path``: scanning every
+    distribution's metadata takes ~10-30 ms, several times per job of a sweep. A changed
+    ``sys.path`` (a plugin folder added at run time) reads them again; a package installed
+    into an unchanged path while a process runs is seen by the next process."""
+    del path  # the cache key only
+    return tuple(entry_points(group=group))
 
 
 def available(group: str = GROUP) -> dict[str, EntryInfo]:
