@@ -223,3 +223,38 @@ def test_hand_written_notes_survive_regeneration(tmp_path: Path):
         assert part.count(note) == 1
         assert part.index("figures/mv_fig3_tv_beta_") < part.index(note)
     assert note in (tmp_path / "mahendran-vedaldi.md").read_text()
+
+
+def _neuron_job(layer: str) -> Job:
+    import torch
+
+    from vizlab.reproduce.jobs import compose_config
+
+    overrides = ["model=tiny_cnn", "data.size=32", f"target.layer={layer}"]
+    job = Job(
+        [("target.layer", layer)],
+        {"activation_relative_to_max": 1.0},
+        {"visualization": torch.rand(4, 3, 32, 32)},
+        0.0,
+    )
+    job.config = compose_config(["experiment=mv_fig16_17_activation_max", *overrides])
+    return job
+
+
+def test_figs_16_18_maximize_one_neuron_shown_over_its_receptive_field():
+    from vizlab.reproduce.jobs import compose_config
+    from vizlab.reproduce.layouts import neuron_window
+
+    for name in ("mv_fig16_17_activation_max", "mv_fig18_am_inits"):
+        target = compose_config([f"experiment={name}"]).target
+        assert target.kind == "neuron" and target.position is None
+    # tiny_cnn's conv_stem is a 3x3 conv of stride 2 (symmetric padding): at 32 px the centre
+    # unit (7, 7) sees pixels 13..15 of each axis
+    stem = neuron_window(_neuron_job("conv_stem"))
+    assert stem is not None and (stem.box, stem.size) == ((13, 13, 16, 16), 3)
+    deep = neuron_window(_neuron_job("blocks.4"))  # a 67 px field: the whole 32 px image
+    assert deep is not None and deep.box == (0, 0, 32, 32) and deep.label.endswith("whole image")
+    fig = BY_NAME["mv_fig16_17_activation_max"].layout([_neuron_job("conv_stem")], "mv")
+    ax = fig.figures["tiles"].axes[0]
+    assert ax.images[0].get_array().shape[:2] == (3, 3)
+    assert ax.get_ylabel() == "conv_stem\n3 px field"

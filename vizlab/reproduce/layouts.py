@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import torch
 from matplotlib.figure import Figure
 
+from vizlab.analysis.unit_boxes import unit_geometry
+from vizlab.models.wrapper import VisionModel
 from vizlab.reproduce.figures import layer_curves, tile_figure
 from vizlab.reproduce.jobs import Job
 from vizlab.reproduce.naming import class_name, model_label, photo_names, unit_indices
@@ -379,6 +382,68 @@ def one_row_by_axis(key: str, label: Callable[[str], str], title: str) -> Layout
     return render
 
 
+@dataclass(frozen=True)
+class FieldWindow:
+    """Where one unit's receptive field lies in its image: M&V show each activation-maximizing
+    image over the unit's field, rho pixels wide (Sect. 6.2, Table 1; Figs. 16-18)."""
+
+    box: tuple[int, int, int, int]  # top, left, bottom, right (exclusive), clipped to the image
+    size: int  # the field size rho in pixels, also where it exceeds the image
+    image: tuple[int, int]
+
+    @property
+    def whole_image(self) -> bool:
+        return self.box == (0, 0, *self.image)
+
+    @property
+    def clipped(self) -> bool:
+        top, left, bottom, right = self.box
+        return min(bottom - top, right - left) < self.size
+
+    @property
+    def label(self) -> str:
+        """'59 px field', with ', whole image' or ', clipped' where the image cuts it."""
+        cut = ", whole image" if self.whole_image else ", clipped" if self.clipped else ""
+        return f"{self.size} px field{cut}"
+
+
+def receptive_field_window(
+    model: VisionModel, layer: str, position: Sequence[int] | None = None
+) -> FieldWindow:
+    """The receptive field of the unit of ``layer`` at ``position`` (default: the centre of
+    the feature map, as ``target=neuron`` picks it) in the model's working image, clipped to
+    the image, from the same geometry as the unit's rho (``VisionModel.receptive_field``)."""
+    hw = model.spec.size
+    h, w = model.output_shapes([layer])[layer][-2:]
+    y, x = tuple(position) if position is not None else ((h - 1) // 2, (w - 1) // 2)
+    geometry = unit_geometry(model, layer, hw)
+    return FieldWindow(geometry.box(int(y), int(x), hw), geometry.size, hw)
+
+
+def crop_to_field(tile: torch.Tensor, window: FieldWindow) -> torch.Tensor:
+    """The part of a C x H x W image inside the unit's receptive field (the whole image when
+    the field covers it, as for M&V's deep layers, whose fields exceed the image: Table 1)."""
+    top, left, bottom, right = window.box
+    return tile[..., top:bottom, left:right]
+
+
+def neuron_window(job: Job) -> FieldWindow | None:
+    """The receptive-field window of a job that maximized one neuron of a CNN feature map
+    (M&V Sect. 6.2: Phi0 = e_i, one component); None for channels, logits, ViT tokens and
+    jobs without a config, whose visualizations fill the whole image."""
+    cfg = job.config
+    if cfg is None or cfg.target.get("kind") != "neuron" or "visualization" not in job.tensors:
+        return None
+    from vizlab.runner import load_model  # builds the network: only for neuron jobs
+
+    hw = tuple(int(s) for s in job.tensors["visualization"].shape[-2:])
+    model = load_model(cfg, torch.device("cpu")).with_input_size(hw)
+    shape = model.output_shapes([cfg.target.layer]).get(cfg.target.layer, ())
+    if model.is_vit or len(shape) != 4:
+        return None
+    return receptive_field_window(model, cfg.target.layer, cfg.target.get("position"))
+
+
 def units_grid(
     row_keys: Sequence[str],
     title: str,
@@ -403,10 +468,11 @@ def units_grid(
     def group_of(job: Job) -> str:  # the model whose figure the job belongs to, or ""
         return job.axis("model") if split else ""
 
-    def tiles_of(jobs: list[Job], paper: str) -> tuple[list[str], list[str], dict]:
+    def tiles_of(jobs: list[Job], paper: str, windows: dict) -> tuple[list[str], list[str], dict]:
         tiles, names, cols = {}, [], []
         for job in jobs:
-            row = row_name(job, paper)
+            window = windows[id(job)]
+            row = row_name(job, paper) + (f", {window.label}" if window else "")
             names.append(row)
             inits = _inits(job)
             for u, unit in enumerate(unit_indices(job)):
@@ -414,16 +480,18 @@ def units_grid(
                     name = col(unit) + (f", start {k + 1}" if inits > 1 else "")
                     if name not in cols:
                         cols.append(name)
-                    tiles[row, name] = _first(job, "visualization", u * inits + k)
+                    tile = _first(job, "visualization", u * inits + k)
+                    tiles[row, name] = crop_to_field(tile, window) if window else tile
         return names, cols, tiles
 
     def render(jobs: list[Job], paper: str) -> Rendering:
         groups: dict[str, list[Job]] = {}
         for job in jobs:
             groups.setdefault(group_of(job), []).append(job)
+        windows = {id(job): neuron_window(job) for job in jobs}  # neurons: their field only
         figures = {}
         for key, members in groups.items():
-            names, cols, tiles = tiles_of(members, paper)
+            names, cols, tiles = tiles_of(members, paper, windows)
             heading = f"{split.get(key, key)}: {title}" if split and key else title
             figures[f"tiles_{key}" if key else "tiles"] = tile_figure(names, cols, tiles, heading)
         rows = []
@@ -439,12 +507,17 @@ def units_grid(
                 cells.append(f"{m['target_probability']:.2f}")
             if "transfer_top1_rate" in m:
                 cells.append(f"{m['transfer_top1_rate']:.2f}")
+            if any(windows.values()):
+                window = windows[id(job)]
+                cells.append(window.label if window else "–")
             rows.append(cells)
         header = ["row", "activation / its maximum over the reference photos (mean)"]
         if any("target_probability" in j.metrics for j in jobs):
             header.append("target probability (mean)")
         if any("transfer_top1_rate" in j.metrics for j in jobs):
             header.append("target top-1 on the other Lite models (transfer)")
+        if any(windows.values()):
+            header.append("tiles show the receptive field")
         return Rendering(figures, _table(header, rows))
 
     return render
@@ -455,12 +528,15 @@ def units_by_start(jobs: list[Job], paper: str) -> Rendering:
     inits = _inits(job)
     units = unit_indices(job)
     layer = job.metrics.get("layer") or (job.config.target.layer if job.config is not None else "")
+    kind = job.config.target.get("kind", "channel") if job.config is not None else "channel"
+    window = neuron_window(job)  # a neuron: show its receptive field, as Fig. 16
     tiles = {}
-    rows = [f"{layer} channel {u}" for u in units]
+    rows = [f"{layer} {kind} {u}" + (f", {window.label}" if window else "") for u in units]
     cols = [f"start {k + 1}" for k in range(inits)]
     for u, row in enumerate(rows):
         for k, col in enumerate(cols):
-            tiles[row, col] = _first(job, "visualization", u * inits + k)
+            tile = _first(job, "visualization", u * inits + k)
+            tiles[row, col] = crop_to_field(tile, window) if window else tile
     fig = tile_figure(rows, cols, tiles, "Fig. 18: activation maximization from different starts")
     sim = job.metrics.get("gram_similarity")
     text = f"Gram-matrix similarity of one unit's starts: {sim:.3f}" if sim is not None else ""
