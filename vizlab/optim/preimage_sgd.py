@@ -13,6 +13,7 @@ default to the code's rule (``lr_rule: code``) and keep the text's as ``lr_rule:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -36,12 +37,24 @@ def project_pixels(x: torch.Tensor, bound: float) -> torch.Tensor:
     On the CPU, where reading a number waits for nothing, the scaling is skipped when even
     the largest norm's factor is 1: factors only grow as norms shrink, so every factor would
     be exactly 1 (in activation maximization the bound is often never reached)."""
+    if x.device.type == "cpu" and _surely_inside(x, bound):
+        return x
     # bound / norm is reciprocal(norm) * bound in torch (Tensor.__rdiv__): the same numbers,
     # made in place in the norm's buffer
     norm = pixel_norm(x).clamp_min_(1e-12)
     if x.device.type == "cpu" and float(norm.max().reciprocal_().mul_(bound)) >= 1.0:
         return x
     return x.mul_(norm.reciprocal_().mul_(bound).clamp_max_(1.0))
+
+
+def _surely_inside(x: torch.Tensor, bound: float) -> bool:
+    """Whether every pixel's RGB norm is so far inside ``bound`` that its projection factor
+    would be exactly 1, from one pass without a buffer: a norm is at most sqrt(channels)
+    times the largest channel magnitude, and the margin covers the norm's and the factor's
+    rounding (False for a NaN, which both extremes then are)."""
+    low, high = torch.aminmax(x)
+    largest = max(-float(low), float(high))
+    return largest * math.sqrt(x.shape[1]) <= bound * (1.0 - 1e-5)
 
 
 class PreImageSGD(torch.optim.Optimizer):

@@ -57,6 +57,15 @@ def check_finite(
     raise non_finite_error(step, first_non_finite(x, data, terms), energy_mean)
 
 
+def _means(values: list[torch.Tensor]) -> torch.Tensor:
+    """The mean of each of ``values`` as one vector: one stacked reduction when they are all
+    one value per image (as the engine's are), instead of a reduction and a read each."""
+    values = [v.detach() for v in values]
+    if all(v.shape == values[0].shape for v in values) and values[0].dim() == 1:
+        return torch.stack(values).mean(1)
+    return torch.stack([v.mean() for v in values])
+
+
 class StepRecord:
     """Each step's mean energy, data term and penalties (``history``) and wall time
     (``step_seconds``), read from the device every ``every`` steps; raises
@@ -93,14 +102,13 @@ class StepRecord:
     ) -> None:
         """Take this step's means (and, read now, check them)."""
         self._names = list(terms)
-        means = [energy.detach().mean(), data.detach().mean()]
-        means += [value.detach().mean() for value in terms.values()]
+        means = _means([energy, data, *terms.values()])
         if self.every == 1:
-            self._values = [float(m) for m in means]
+            self._values = means.tolist()
             check_finite(step, self._values[0], x, data, terms)
             return
         low, high = torch.aminmax(x.detach())  # a NaN or inf pixel shows in its extremes
-        self._values = torch.stack([*means, low.to(means[0]), high.to(means[0])])
+        self._values = torch.cat([means, torch.stack([low, high]).to(means)])
 
     def done(self, step: int) -> None:
         """The step's update is applied: keep its record (and read the device if due)."""

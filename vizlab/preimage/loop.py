@@ -39,6 +39,13 @@ def jitter_crops(jitter: Jitter, x: torch.Tensor, taus: Sequence[tuple[int, int]
     return torch.cat([jitter.crop(x[i : i + 1], tau) for i, tau in enumerate(taus)])
 
 
+def data_seed(C: float | torch.Tensor, data: torch.Tensor) -> torch.Tensor:
+    """d energy / d data = C for each image: the gradient autograd starts the data term's
+    backward from (as ``(prior + C * data).sum()`` would hand it down, to the bit), so the
+    product, sum and addition of the energy add no nodes to the graph."""
+    return torch.ones_like(data).mul_(C)
+
+
 def _finetune(optimizer: torch.optim.Optimizer) -> None:
     """Sect. 3.4: momentum reset and a tenth of the learning rate."""
     if isinstance(optimizer, PreImageSGD):
@@ -91,6 +98,10 @@ def optimize(
     h, w = canvas.shape[-2] - jitter.pad, canvas.shape[-1] - jitter.pad
     streams = list(generators) if generators is not None else [None] * n
     need_grad = param.wants_grad or transforms.wants_grad
+    penalized = param.penalties and bool(regularizers.penalties)
+    fused = penalized and regularizers.fused
+    leaf = canvas.grad_fn is None  # the pixels themselves (the parameter, not a function of it)
+    seed: torch.Tensor | None = None
     record = StepRecord(read_every or (1 if canvas.device.type == "cpu" else 10))
     history = record.history
     total = iterations + finetune_iterations
@@ -116,14 +127,31 @@ def optimize(
                     crop = transforms(crop, streams, size=(h, w))  # centre crop
             feats = model.features(model.units.paper_to_model(crop), layers)
             data = data_loss(feats)
-            if param.penalties:
+            if seed is None or seed.shape != data.shape:
+                seed = data_seed(C, data)
+            # backward from the data term (seeded with C) and the penalties' gradient: made
+            # without autograd when they can (fused), else from their graph
+            roots, seeds = [data], [seed]
+            prior: torch.Tensor | None = None
+            terms: dict[str, torch.Tensor] = {}
+            if fused and not leaf:  # through the parameterization's graph with the data's
+                prior, terms, prior_grad = regularizers.with_grad(x.detach())
+                roots.append(x)
+                seeds.append(prior_grad)
+            elif penalized and not fused:
                 prior, terms = regularizers(x)
-                energy = prior + C * data
-            else:  # the spectral parameterizations' own prior: no penalty terms
-                energy, terms = C * data, {}
+                roots.append(prior)
+                seeds.append(torch.ones_like(prior))
+            for group in optimizer.param_groups:  # zero_grad(set_to_none=True), without its hooks
+                for p in group["params"]:
+                    p.grad = None
+            torch.autograd.backward(roots, seeds)
+            if fused and leaf:  # into the pixels' gradient in place, while the update needs them
+                prior, terms, x.grad = regularizers.with_grad(x.detach(), x.grad)
+            # (spectral parameterizations are their own prior: no penalty terms)
+            with torch.no_grad():
+                energy = C * data if prior is None else prior + C * data
             record.measure(step, energy, data, terms, x)
-            optimizer.zero_grad(set_to_none=True)
-            energy.sum().backward()
             optimizer.step()
             param.project_()
             grad = seen.grad if need_grad else None

@@ -33,6 +33,8 @@ class Jitter:
         return self.pad // 2, self.pad // 2
 
     def crop(self, x: torch.Tensor, tau: tuple[int, int]) -> torch.Tensor:
+        if self.pad == 0:  # the whole image: no view, and no slice node in the graph
+            return x
         ty, tx = tau
         h, w = x.shape[-2] - self.pad, x.shape[-1] - self.pad
         return x[..., ty : ty + h, tx : tx + w]

@@ -22,6 +22,21 @@ class AlphaNorm:
         h, w = x.shape[-2:]
         return _AlphaNorm.apply(x, self.alpha, h * w * self.B**self.alpha)
 
+    def with_grad(
+        self, x: torch.Tensor, weight: float, grad: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The value per image (as :meth:`__call__`) and ``grad`` + ``weight`` times its
+        gradient alpha s^(alpha/2 - 1) x / norm (a new tensor when ``grad`` is None), made
+        without autograd: the engine adds it to the image's gradient itself."""
+        h, w = x.shape[-2:]
+        norm = h * w * self.B**self.alpha
+        pixel_sq = x.pow(2).sum(dim=1)  # N x H x W
+        value = pixel_sq.pow(self.alpha / 2).sum(dim=(-2, -1)) / norm
+        factor = pixel_sq.pow(self.alpha / 2 - 1).mul_(weight * self.alpha / norm).unsqueeze(1)
+        if grad is None:
+            return value, x * factor
+        return value, grad.addcmul_(x, factor)
+
 
 class _AlphaNorm(torch.autograd.Function):
     """sum_{v,u} s^(alpha/2) / norm per image, s = each pixel's squared RGB norm, with the
@@ -104,6 +119,33 @@ class TotalVariation:
         h, w = x.shape[-2:]
         return _TotalVariation.apply(x, self.beta, self.eps, h * w * self.V**self.beta)
 
+    def with_grad(
+        self, x: torch.Tensor, weight: float, grad: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The value per image (as :meth:`__call__`) and ``grad`` + ``weight`` times its
+        gradient (see :class:`_TotalVariation`), made without autograd and added into
+        ``grad`` in place: three strided additions, no zero-filled image."""
+        h, w = x.shape[-2:]
+        norm = h * w * self.V**self.beta
+        dx = x[..., :-1, 1:] - x[..., :-1, :-1]
+        dy = x[..., 1:, :-1] - x[..., :-1, :-1]
+        local = dx.pow(2) + dy.pow(2)
+        if self.eps:
+            local = local + self.eps
+        if self.beta == 2:
+            value = local.sum(dim=(1, 2, 3))
+            factor: float | torch.Tensor = weight * self.beta / norm
+        else:
+            value = local.pow(self.beta / 2).sum(dim=(1, 2, 3))
+            factor = local.pow_(self.beta / 2 - 1).mul_(weight * self.beta / norm)
+        gx, gy = dx.mul_(factor), dy.mul_(factor)
+        if grad is None:
+            grad = torch.zeros_like(x)
+        grad[..., :-1, 1:] += gx
+        grad[..., 1:, :-1] += gy
+        grad[..., :-1, :-1] -= gx.add_(gy)
+        return value / norm, grad
+
 
 class L2Decay:
     """Simonyan et al.'s L2 decay 1/(H W B^2) ||x||^2, normalized like N_alpha with alpha=2."""
@@ -114,6 +156,17 @@ class L2Decay:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
         return x.pow(2).sum(dim=(1, 2, 3)) / (h * w * self.B**2)
+
+    def with_grad(
+        self, x: torch.Tensor, weight: float, grad: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The value per image and ``grad`` + ``weight`` times its gradient 2 x / norm."""
+        h, w = x.shape[-2:]
+        norm = h * w * self.B**2
+        value = x.pow(2).sum(dim=(1, 2, 3)) / norm
+        if grad is None:
+            return value, x * (2 * weight / norm)
+        return value, grad.add_(x, alpha=2 * weight / norm)
 
 
 PENALTIES = {"alpha_norm": AlphaNorm, "tv": TotalVariation, "l2": L2Decay}

@@ -53,6 +53,32 @@ class RegularizerStack:
             total = x_paper.new_zeros(x_paper.shape[0])
         return total, terms
 
+    @property
+    def fused(self) -> bool:
+        """Whether every penalty gives its value and gradient without autograd
+        (``with_grad``, as the built-in ones do); see :meth:`with_grad`."""
+        return all(callable(getattr(p, "with_grad", None)) for _, _, p in self.penalties)
+
+    @torch.no_grad()
+    def with_grad(
+        self, x_paper: torch.Tensor, grad: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor | None]:
+        """As :meth:`__call__` (total and terms, the same numbers, no graph) and ``grad`` +
+        the total's gradient w.r.t. ``x_paper``, each penalty adding its own in place (a new
+        buffer when ``grad`` is None; None without penalties). The engine adds it to the
+        data term's gradient, so the penalties put no nodes in the graph and no zero-filled
+        gradients; only for stacks whose penalties are all :attr:`fused`."""
+        total: torch.Tensor | None = None
+        terms: dict[str, torch.Tensor] = {}
+        for name, weight, penalty in self.penalties:
+            value, grad = penalty.with_grad(x_paper, weight, grad)  # type: ignore[attr-defined]
+            terms[name] = value
+            weighted = value if weight == 1.0 else weight * value
+            total = weighted if total is None else total + weighted
+        if total is None:
+            total = x_paper.new_zeros(x_paper.shape[0])
+        return total, terms, grad
+
     def jitter(self, stride: int) -> Jitter:
         """The jitter transform for a representation of the given receptive-field stride."""
         if self.jitter_T is None:

@@ -1,0 +1,169 @@
+"""The engine's hand-fused step against the reference formulas: the penalties' values and
+gradients made without autograd (M&V Eq. 5, Sect. 3.2.2) against autograd through the
+written-out formulas, a whole run with fused penalties against the same run with them in the
+autograd graph (pixels, and a spectrum whose image is not a leaf), and the projection's
+shortcut against the full projection (Eq. 6)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from vizlab.optim.preimage_sgd import PreImageSGD, project_pixels
+from vizlab.params.fourier import FourierParam
+from vizlab.params.pixel import PixelParam
+from vizlab.preimage import optimize
+from vizlab.regularizers import build_regularizers
+from vizlab.regularizers.penalties import AlphaNorm, L2Decay, TotalVariation
+from vizlab.regularizers.stack import RegularizerStack
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _alpha_norm(x: torch.Tensor, alpha: float, B: float) -> torch.Tensor:
+    """Eq. 5 as written: 1/(H W B^alpha) sum_{v,u} (sum_k x^2)^(alpha/2), per image."""
+    h, w = x.shape[-2:]
+    return (x**2).sum(1).pow(alpha / 2).sum((1, 2)) / (h * w * B**alpha)
+
+
+def _tv(x: torch.Tensor, beta: float, V: float, eps: float) -> torch.Tensor:
+    """TV^beta (Sect. 3.2.2) as written, over the pixels with both neighbours."""
+    h, w = x.shape[-2:]
+    dx = x[..., :-1, 1:] - x[..., :-1, :-1]
+    dy = x[..., 1:, :-1] - x[..., :-1, :-1]
+    return (dx**2 + dy**2 + eps).pow(beta / 2).sum((1, 2, 3)) / (h * w * V**beta)
+
+
+def _l2(x: torch.Tensor, B: float) -> torch.Tensor:
+    h, w = x.shape[-2:]
+    return (x**2).sum((1, 2, 3)) / (h * w * B**2)
+
+
+CASES = [
+    (AlphaNorm(alpha=6.0, B=80.0), lambda x: _alpha_norm(x, 6.0, 80.0)),
+    (AlphaNorm(alpha=2.5, B=30.0), lambda x: _alpha_norm(x, 2.5, 30.0)),
+    (TotalVariation(beta=2.0, B=80.0), lambda x: _tv(x, 2.0, 80.0 / 6.5, 0.0)),
+    (TotalVariation(beta=1.0, V=5.0), lambda x: _tv(x, 1.0, 5.0, 1e-8)),
+    (L2Decay(B=40.0), lambda x: _l2(x, 40.0)),
+]
+
+
+@pytest.mark.parametrize("case", range(len(CASES)))
+@pytest.mark.parametrize("weight", [1.0, 0.3])
+def test_penalty_gradient_without_autograd_matches_the_formula(case, weight):
+    penalty, formula = CASES[case]
+    x = (torch.randn(2, 3, 9, 11, generator=torch.Generator().manual_seed(case)) * 40).double()
+    ref = x.clone().requires_grad_(True)
+    (weight * formula(ref)).sum().backward()
+    value, grad = penalty.with_grad(x, weight)
+    assert torch.equal(value, penalty(x)), "the value is the autograd path's, to the bit"
+    torch.testing.assert_close(value, formula(x), rtol=1e-12, atol=0)
+    torch.testing.assert_close(grad, ref.grad, rtol=1e-10, atol=1e-14)
+    # added into a given buffer, in place
+    start = torch.randn_like(x)
+    _, into = penalty.with_grad(x, weight, start.clone())
+    torch.testing.assert_close(into, start + ref.grad, rtol=1e-10, atol=1e-12)
+
+
+def test_stack_gradient_without_autograd_matches_its_autograd_path():
+    stack = build_regularizers({"alpha_norm": {"weight": 2.0}, "tv": {"weight": 0.5}})
+    assert stack.fused
+    x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(1)) * 60
+    ref = x.clone().requires_grad_(True)
+    total, terms = stack(ref)
+    total.sum().backward()
+    fused_total, fused_terms, grad = stack.with_grad(x)
+    assert torch.equal(fused_total, total.detach())
+    assert all(torch.equal(fused_terms[k], terms[k].detach()) for k in terms)
+    torch.testing.assert_close(grad, ref.grad, rtol=1e-5, atol=1e-9)
+
+
+class _AutogradOnly:
+    """A penalty without ``with_grad`` (as a plugin's): the engine puts it in the graph."""
+
+    def __init__(self, penalty):
+        self.penalty = penalty
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.penalty(x)
+
+
+def _unfused(stack: RegularizerStack) -> RegularizerStack:
+    penalties = [(n, w, _AutogradOnly(p)) for n, w, p in stack.penalties]
+    out = RegularizerStack(penalties, stack.jitter_T, stack.B, stack.alpha)
+    assert not out.fused
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    from tests.conftest import make_context
+
+    return make_context("model=tiny_cnn", "data.size=32").model
+
+
+def _run(tiny, param, stack, optimizer, iterations=8):
+    return optimize(
+        tiny,
+        lambda f: -f["blocks.1"][:, 3].mean(dim=(1, 2)),
+        ["blocks.1"],
+        param,
+        optimizer,
+        iterations=iterations,
+        C=torch.tensor([30.0, 10.0]),
+        regularizers=stack,
+    )
+
+
+def test_a_run_with_fused_penalties_follows_the_autograd_run_on_pixels(tiny):
+    stack = build_regularizers({"alpha_norm": {"weight": 1.0}, "tv": {"weight": 2.0}})
+    start = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(2)) * 30
+    runs = []
+    for s in (stack, _unfused(stack)):
+        param = PixelParam(tiny.units, start, bound=160.0)
+        runs.append(_run(tiny, param, s, lambda p: PreImageSGD(p, lr=2e4)))
+    fused, reference = runs
+    assert set(fused.history) == {"energy", "data", "alpha_norm", "tv"}
+    for key in fused.history:
+        assert fused.history[key] == pytest.approx(reference.history[key], rel=1e-5, abs=1e-7)
+    torch.testing.assert_close(fused.x, reference.x, rtol=1e-4, atol=1e-3)
+    assert not torch.equal(fused.x, start), "the run moved the pixels"
+
+
+def test_fused_penalties_reach_a_spectrum_through_its_graph(tiny):
+    """A parameterization whose image is a function of its parameters (not a leaf): the
+    penalties' gradient is fed to autograd at the image, next to the data term's."""
+    stack = build_regularizers({"alpha_norm": {"weight": 1.0}, "tv": {"weight": 1.0}})
+    runs = []
+    for s in (stack, _unfused(stack)):
+        g = [torch.Generator().manual_seed(i) for i in range(2)]
+        param = FourierParam(tiny.units, 2, (32, 32), generators=g)
+        param.penalties = True
+        runs.append(_run(tiny, param, s, lambda p: torch.optim.Adam(p, lr=0.05)))
+    fused, reference = runs
+    for key in fused.history:
+        assert fused.history[key] == pytest.approx(reference.history[key], rel=1e-5, abs=1e-7)
+    torch.testing.assert_close(fused.x, reference.x, rtol=1e-4, atol=1e-3)
+
+
+def _full_projection(x: torch.Tensor, bound: float) -> torch.Tensor:
+    """Eq. 6 without a shortcut: each pixel's RGB vector times min(1, B+ / its norm)."""
+    norm = x.square().sum(1, keepdim=True).sqrt().clamp_min(1e-12)
+    return x * (norm.reciprocal() * bound).clamp_max(1.0)
+
+
+@pytest.mark.parametrize("scale", [0.1, 0.5, 0.57, 0.577, 0.999, 0.99999, 1.0, 1.001, 3.0])
+@pytest.mark.parametrize("spread", [False, True])
+def test_projection_shortcuts_equal_the_full_projection_to_the_bit(scale, spread):
+    """``scale``: the largest channel magnitude (spread: the largest pixel norm) in units of
+    the bound; 1/sqrt(3) = 0.577... is where the one-pass test stops vouching for them."""
+    bound = 160.0
+    x = torch.randn(2, 3, 20, 20, generator=torch.Generator().manual_seed(3))
+    if spread:
+        x = x / x.square().sum(1).sqrt().max() * bound * scale
+    else:
+        x = x / x.abs().max() * bound * scale
+    expected = _full_projection(x, bound)
+    assert torch.equal(project_pixels(x.clone(), bound), expected)
+    if scale > 1.0 and spread:
+        assert not torch.equal(expected, x), "this case does project"
