@@ -31,12 +31,17 @@ def write_json(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+PNG_COMPRESSION = 1
+"""zlib level of the PNGs a run writes: level 1 encodes a labelled grid ~5x faster than
+PIL's default 6 (13 against 72 ms here) for files ~15 % larger; PNG stays lossless."""
+
+
 def save_png(array: np.ndarray, path: Path) -> None:
     array = np.asarray(array)
     if array.dtype != np.uint8:
         array = np.nan_to_num(array.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0)
         array = (np.clip(array, 0, 1) * 255 + 0.5).astype(np.uint8)
-    Image.fromarray(array).save(path)
+    Image.fromarray(array).save(path, compress_level=PNG_COMPRESSION)
 
 
 class LocalLogger(Logger):
@@ -65,7 +70,7 @@ class LocalLogger(Logger):
             self.written[("image", name)] = path
         for name, figure in result.figures.items():
             path = self.run_dir / f"{name}.png"
-            figure.savefig(path, dpi=110)
+            figure.savefig(path, dpi=110, pil_kwargs={"compress_level": PNG_COMPRESSION})
             self.files.append(path)
             self.written.pop(("image", name), None)  # the figure took that file's name
             self.written[("figure", name)] = path
