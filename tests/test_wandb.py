@@ -235,3 +235,15 @@ def test_images_and_figures_are_sent_as_the_local_pngs(tmp_path):
     unsaved = tmp_path / "unsaved"
     history = read_offline_run(log_one(unsaved, Result(figures={"plot": fig})))["history"]
     assert history["figures/plot/_type"] == ["image-file"]
+
+
+def test_the_installed_packages_are_recorded_by_the_first_run_of_a_process(tmp_path, monkeypatch):
+    """Listing every installed distribution costs ~0.3 s per run; a sweep's jobs share one
+    environment, so the process's first run keeps W&B's requirements.txt and later ones skip it."""
+    import vizlab.loggers.wandb_logger as wandb_logger
+
+    monkeypatch.setattr(wandb_logger, "_packages_recorded", False)
+    first = log_one(tmp_path / "first", mode="offline")
+    second = log_one(tmp_path / "second", mode="offline")
+    assert any(first.parent.rglob("requirements.txt"))
+    assert not any(second.parent.rglob("requirements.txt"))

@@ -205,6 +205,18 @@ def job_table(
     return wandb.Table(columns=columns, data=[row])
 
 
+_packages_recorded = False
+"""Whether a W&B run of this process has already saved the list of installed packages
+(W&B's ``requirements.txt``). Every job of a sweep in one process shares that environment,
+and listing it reads every installed distribution's metadata (~0.3 s per run here), so only
+the process's first run records it."""
+
+
+def _record_packages_once() -> None:
+    global _packages_recorded
+    _packages_recorded = True
+
+
 class WandbLogger(Logger):
     name = "wandb"
 
@@ -254,6 +266,7 @@ class WandbLogger(Logger):
                 console="off",
                 x_disable_stats=True,
                 x_disable_meta=True,
+                x_save_requirements=not _packages_recorded,
                 init_timeout=timeout,
                 x_graphql_timeout_seconds=timeout,  # the resume lookup of an online start
             )
@@ -267,6 +280,7 @@ class WandbLogger(Logger):
             wandb.teardown()  # drop the half-open online stream, which holds the run id
             self.run = wandb.init(mode="offline", settings=settings(90.0), **kwargs)
         self.step = int(getattr(self.run, "step", 0) or 0)  # a resumed run continues
+        _record_packages_once()
 
     def log_result(self, result: Result) -> None:
         if self.run is None:
