@@ -187,3 +187,32 @@ def test_channel_objective_value_and_gradient_equal_autograd_to_the_bit(shape):
     value.backward(seed)
     expected.backward(seed)
     assert torch.equal(ours.grad, ref.grad)
+
+
+@pytest.mark.parametrize("fill", [0.0, 7.5])
+def test_resampling_gradient_equals_grid_sample_autograd_to_the_bit(fill):
+    """The transforms' one bilinear resampling, whose backward does not keep the image,
+    against autograd through ``grid_sample`` (pixel maps of a zoom, rotation and shift)."""
+    import torch.nn.functional as F
+
+    from vizlab.transforms.spatial import _axes, compose, resample
+
+    x = torch.randn(2, 3, 20, 24, generator=torch.Generator().manual_seed(6)) * 30
+    maps = [compose((0.93, 0.2, 1.5, -0.2, 0.93, -2.0), (1.0, 0.0, 0.5, 0.0, 1.0, 0.0))] * 2
+    maps[1] = (1.05, -0.1, -3.0, 0.1, 1.05, 2.25)
+    ours = x.clone().requires_grad_(True)
+    out = resample(ours, maps, (18, 22), fill)
+    seed = torch.randn(out.shape, generator=torch.Generator().manual_seed(7))
+    out.backward(seed)
+    # the reference: the same grid, torch's grid_sample with autograd
+    ref = x.clone().requires_grad_(True)
+    theta = torch.tensor(
+        [[[a * 2 / 24, c * 2 / 20], [b * 2 / 24, d * 2 / 20], [tx * 2 / 24, ty * 2 / 20]]
+         for a, b, tx, c, d, ty in maps]
+    ).view(2, 3, 1, 1, 2)  # fmt: skip
+    xs, ys = _axes(18, 22, x.device, x.dtype)
+    grid = torch.addcmul(torch.addcmul(theta[:, 2], xs, theta[:, 0]), ys, theta[:, 1])
+    expected = F.grid_sample(ref - fill, grid, align_corners=False) + fill
+    expected.backward(seed)
+    assert torch.equal(out, expected)
+    assert torch.equal(ours.grad, ref.grad)
