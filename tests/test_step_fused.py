@@ -169,26 +169,6 @@ def test_projection_shortcuts_equal_the_full_projection_to_the_bit(scale, spread
         assert not torch.equal(expected, x), "this case does project"
 
 
-@pytest.mark.parametrize("shape", [(3, 5, 4, 6), (3, 7, 5)])
-def test_channel_objective_value_and_gradient_equal_autograd_to_the_bit(shape):
-    """The channel mean with its gradient written out against autograd through the indexing
-    and mean it replaces (CNN maps, and ViT tokens N x T x D read channel-first)."""
-    from vizlab.targets.objectives import ChannelObjective
-
-    act = torch.randn(*shape, generator=torch.Generator().manual_seed(5))
-    objective = ChannelObjective("layer", [2, 0, 3])
-    ours = act.clone().requires_grad_(True)
-    ref = act.clone().requires_grad_(True)
-    value = objective({"layer": ours})
-    first = ref.transpose(1, 2) if ref.dim() == 3 else ref
-    expected = first[torch.arange(3), torch.tensor([2, 0, 3])].flatten(1).mean(1)
-    assert torch.equal(value, expected)
-    seed = torch.tensor([1.5, -2.0, 0.25])
-    value.backward(seed)
-    expected.backward(seed)
-    assert torch.equal(ours.grad, ref.grad)
-
-
 @pytest.mark.parametrize("fill", [0.0, 7.5])
 def test_resampling_gradient_equals_grid_sample_autograd_to_the_bit(fill):
     """The transforms' one bilinear resampling, whose backward does not keep the image,

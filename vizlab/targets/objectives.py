@@ -112,35 +112,8 @@ class ChannelObjective(Objective):
 
     def _score(self, f: Features) -> torch.Tensor:
         act = _channel_first(f[self.layer])
-        if act.dim() == 2:
-            return act[self.index(act)]
-        rows, idx = self.index(act)
-        return _UnitMean.apply(act, rows, idx)
-
-
-class _UnitMean(torch.autograd.Function):
-    """Per image, the mean of one channel (``act[rows, idx]`` over its positions), with the
-    gradient written out: g / positions on that channel, zero elsewhere -- one zero-filled
-    tensor and one indexed write, where autograd records three nodes (indexing, view, mean),
-    materializes the mean's expanded gradient and accumulates through a sorted index. The
-    same numbers, forward and backward. This runs every step of a channel objective."""
-
-    @staticmethod
-    def forward(ctx, act: torch.Tensor, rows: torch.Tensor, idx: torch.Tensor):  # type: ignore[override]
-        picked = act[rows, idx]
-        ctx.save_for_backward(rows, idx)
-        ctx.shape, ctx.picked = act.shape, picked.shape
-        ctx.strides = act.stride()
-        return picked.flatten(1).mean(1)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        rows, idx = ctx.saved_tensors
-        per_position = grad / (ctx.picked.numel() // ctx.picked[0])  # as mean's backward
-        out = torch.empty_strided(ctx.shape, ctx.strides, dtype=grad.dtype, device=grad.device)
-        out.zero_()  # laid out as the activations (a ViT's are a transposed view)
-        spread = per_position.view(-1, *[1] * (len(ctx.picked) - 1)).expand(ctx.picked)
-        return out.index_put_((rows, idx), spread), None, None
+        picked = act[self.index(act)]
+        return picked.flatten(1).mean(1) if picked.dim() > 1 else picked
 
 
 class NeuronObjective(Objective):
