@@ -141,3 +141,38 @@ def test_out_of_memory_halves_the_batch_with_a_warning(ctx_factory, monkeypatch,
     assert result.metrics["batch_size"] == 3
     assert result.tensors["visualization"].shape == (6, 3, 32, 32)
     assert "out of memory with 6 units" in caplog.text and "retrying with 3 units" in caplog.text
+
+
+def test_auto_C_for_one_neuron_balances_inside_its_receptive_field(ctx_factory):
+    """A neuron's gradient reaches only its receptive field; C=auto compares the two gradients
+    there, not over the whole image (which would make C larger by the image / field ratio)."""
+    import torch
+
+    from vizlab.data.reference_set import photo_set
+    from vizlab.preimage import balanced_C
+
+    ctx = ctx_factory(
+        "model=tiny_cnn",
+        "data.size=32",
+        "target=neuron",
+        "target.layer=conv_stem",
+        "target.index=0",
+    )
+    model, objective = ctx.model, ctx.target.objective
+    x = model.units.unit_to_paper(photo_set(model.spec, crops=False)[0][:1])
+
+    def loss(xp):
+        return -objective(model.features(model.units.paper_to_model(xp), ["conv_stem"]))
+
+    C = balanced_C(ctx.regularizers, loss, x, 1.0)
+    xg = x.clone().requires_grad_(True)
+    (g_data,) = torch.autograd.grad(loss(xg).sum(), xg)
+    xg = x.clone().requires_grad_(True)
+    (g_prior,) = torch.autograd.grad(ctx.regularizers(xg)[0].sum(), xg)
+    reached = g_data.abs() > 0
+    assert 0 < int(reached[0].any(0).sum()) <= 9  # inside conv_stem's 3 x 3 field
+    torch.testing.assert_close(
+        C[0] * g_data.abs()[reached].mean(), g_prior.abs()[reached].mean(), rtol=1e-5, atol=0
+    )
+    whole_image = g_prior.abs().mean() / g_data.abs().mean()
+    assert C[0] < whole_image / 10  # 32 x 32 px against at most 3 x 3

@@ -9,7 +9,8 @@ result is a flat grey image (measured: target probability 0.001 after 300 steps)
 
 ``C=auto`` therefore picks, for each unit, the C at which the data term's mean absolute
 per-pixel gradient equals ``C_balance`` times the prior's, both measured on natural photos
-(the built-in photos at the working size). Since Algorithm 1 adapts the step per pixel, this
+(the built-in photos at the working size) over the pixels the unit reaches (its receptive
+field, for one component as in M&V Sect. 6.2). Since Algorithm 1 adapts the step per pixel, this
 ratio of gradients is what decides which term shapes the image. A number keeps the paper's
 fixed constant.
 """
@@ -35,16 +36,24 @@ def balanced_C(
 ) -> torch.Tensor:
     """C per image of ``x_paper`` (paper units, N x 3 x H x W, on the model's device) at
     which the mean absolute per-pixel gradient of ``C * data_loss`` equals ``balance`` times
-    the prior's."""
+    the prior's, both averaged over the pixels the data term reaches (a neuron's receptive
+    field; the whole image for channels, logits and whole layers)."""
     x = x_paper.detach().clone().requires_grad_(True)
     (g_data,) = torch.autograd.grad(data_loss(x).sum(), x)
     prior, _ = regularizers(x)
     if not prior.requires_grad:  # no penalty terms at all: nothing to balance against
         return torch.ones(x.shape[0], device=x.device)
     (g_prior,) = torch.autograd.grad(prior.sum(), x)
-    data = g_data.abs().flatten(1).mean(1)
-    reg = g_prior.abs().flatten(1).mean(1)
-    return (balance * reg / data.clamp_min(1e-30)).detach()
+    data = g_data.abs().flatten(1)
+    # Compare the two where the data term acts: a neuron reaches only its receptive field, and
+    # a mean over the whole image would dilute its gradient by the field's share of the image
+    # (1/35 for a 27 px field in 160 px), so C would come out that much too large and the
+    # data term would drown the prior inside the field. Channels and logits reach every pixel.
+    reached = data > 0
+    reached |= ~reached.any(1, keepdim=True)  # a dead unit: fall back to the whole image
+    count = reached.sum(1)
+    reg = (g_prior.abs().flatten(1) * reached).sum(1) / count
+    return (balance * reg / (data.sum(1) / count).clamp_min(1e-30)).detach()
 
 
 def unit_C(
