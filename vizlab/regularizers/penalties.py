@@ -30,12 +30,17 @@ class AlphaNorm:
         without autograd: the engine adds it to the image's gradient itself."""
         h, w = x.shape[-2:]
         norm = h * w * self.B**self.alpha
-        pixel_sq = x.pow(2).sum(dim=1)  # N x H x W
-        value = pixel_sq.pow(self.alpha / 2).sum(dim=(-2, -1)) / norm
+        pixel_sq, value = _alpha_norm(x, self.alpha, norm)
         factor = pixel_sq.pow(self.alpha / 2 - 1).mul_(weight * self.alpha / norm).unsqueeze(1)
         if grad is None:
             return value, x * factor
         return value, grad.addcmul_(x, factor)
+
+
+def _alpha_norm(x: torch.Tensor, alpha: float, norm: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(s, sum_{v,u} s^(alpha/2) / norm per image), s = each pixel's squared RGB norm."""
+    pixel_sq = x.pow(2).sum(dim=1)  # N x H x W
+    return pixel_sq, pixel_sq.pow(alpha / 2).sum(dim=(-2, -1)) / norm
 
 
 class _AlphaNorm(torch.autograd.Function):
@@ -46,10 +51,10 @@ class _AlphaNorm(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, alpha: float, norm: float) -> torch.Tensor:
-        pixel_sq = x.pow(2).sum(dim=1)  # N x H x W
+        pixel_sq, value = _alpha_norm(x, alpha, norm)
         ctx.save_for_backward(x, pixel_sq)
         ctx.alpha, ctx.norm = alpha, norm
-        return pixel_sq.pow(alpha / 2).sum(dim=(-2, -1)) / norm
+        return value
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
@@ -68,6 +73,30 @@ def total_variation(x: torch.Tensor, beta: float = 1.0, eps: float | None = None
     return _TotalVariation.apply(x, float(beta), float(eps), 1.0)
 
 
+def _differences(x: torch.Tensor, eps: float) -> tuple[torch.Tensor, ...]:
+    """d_x, d_y and L = d_x^2 + d_y^2 + eps over the pixels with both neighbours."""
+    dx = x[..., :-1, 1:] - x[..., :-1, :-1]
+    dy = x[..., 1:, :-1] - x[..., :-1, :-1]
+    local = dx.pow(2) + dy.pow(2)
+    if eps:
+        local = local + eps
+    return dx, dy, local
+
+
+def _tv_total(local: torch.Tensor, beta: float) -> torch.Tensor:
+    """sum L^(beta/2) per image (L itself for beta = 2: no power pass)."""
+    return (local.pow(beta / 2) if beta != 2 else local).sum(dim=(1, 2, 3))
+
+
+def _add_differences_grad(out: torch.Tensor, gx: torch.Tensor, gy: torch.Tensor) -> torch.Tensor:
+    """Each difference's gradient added to its later pixel and subtracted from the pixel it
+    starts at, in ``out`` in place (``gx`` is overwritten)."""
+    out[..., :-1, 1:] += gx
+    out[..., 1:, :-1] += gy
+    out[..., :-1, :-1] -= gx.add_(gy)
+    return out
+
+
 class _TotalVariation(torch.autograd.Function):
     """TV^beta per image divided by ``norm``, with its gradient written out (one autograd
     node; the formula's slices, powers and sums record a dozen, each slice's backward a
@@ -77,14 +106,10 @@ class _TotalVariation(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, beta: float, eps: float, norm: float) -> torch.Tensor:
-        dx = x[..., :-1, 1:] - x[..., :-1, :-1]
-        dy = x[..., 1:, :-1] - x[..., :-1, :-1]
-        local = dx.pow(2) + dy.pow(2)
-        if eps:
-            local = local + eps
+        dx, dy, local = _differences(x, eps)
         ctx.save_for_backward(dx, dy, local if beta != 2 else None)
         ctx.beta, ctx.norm, ctx.shape = beta, norm, x.shape
-        total = (local.pow(beta / 2) if beta != 2 else local).sum(dim=(1, 2, 3))
+        total = _tv_total(local, beta)
         return total / norm if norm != 1.0 else total
 
     @staticmethod
@@ -94,11 +119,7 @@ class _TotalVariation(torch.autograd.Function):
         if local is not None:
             factor = local.pow(ctx.beta / 2 - 1).mul_(factor)
         gx, gy = dx * factor, dy * factor
-        out = gx.new_zeros(ctx.shape)
-        out[..., :-1, 1:] += gx
-        out[..., 1:, :-1] += gy
-        out[..., :-1, :-1] -= gx.add_(gy)
-        return out, None, None, None
+        return _add_differences_grad(gx.new_zeros(ctx.shape), gx, gy), None, None, None
 
 
 class TotalVariation:
@@ -127,24 +148,14 @@ class TotalVariation:
         ``grad`` in place: three strided additions, no zero-filled image."""
         h, w = x.shape[-2:]
         norm = h * w * self.V**self.beta
-        dx = x[..., :-1, 1:] - x[..., :-1, :-1]
-        dy = x[..., 1:, :-1] - x[..., :-1, :-1]
-        local = dx.pow(2) + dy.pow(2)
-        if self.eps:
-            local = local + self.eps
-        if self.beta == 2:
-            value = local.sum(dim=(1, 2, 3))
-            factor: float | torch.Tensor = weight * self.beta / norm
-        else:
-            value = local.pow(self.beta / 2).sum(dim=(1, 2, 3))
-            factor = local.pow_(self.beta / 2 - 1).mul_(weight * self.beta / norm)
+        dx, dy, local = _differences(x, self.eps)
+        value = _tv_total(local, self.beta)  # before the power below overwrites L
+        factor: float | torch.Tensor = weight * self.beta / norm
+        if self.beta != 2:
+            factor = local.pow_(self.beta / 2 - 1).mul_(factor)
         gx, gy = dx.mul_(factor), dy.mul_(factor)
-        if grad is None:
-            grad = torch.zeros_like(x)
-        grad[..., :-1, 1:] += gx
-        grad[..., 1:, :-1] += gy
-        grad[..., :-1, :-1] -= gx.add_(gy)
-        return value / norm, grad
+        grad = torch.zeros_like(x) if grad is None else grad
+        return value / norm, _add_differences_grad(grad, gx, gy)
 
 
 class L2Decay:
