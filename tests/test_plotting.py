@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from matplotlib import ticker
 
 from vizlab.plotting import curves, labelled_grid
 
@@ -83,3 +84,27 @@ def test_log_axes_label_every_decade_in_range_and_keep_minor_ticks_when_narrow()
     assert narrow.axes[0].yaxis.get_minorticklocs().size  # labels between the decades
     flat = curves({"objective": [-1.0, 2.0, float("nan")]})
     assert flat.axes[0].get_yscale() == "linear"
+
+
+def test_narrow_log_axes_keep_matplotlibs_labels_in_plain_text():
+    """The ticks matplotlib labels on a narrow log axis, with its words, minus the mathtext."""
+    fig = curves({"energy": [3.0, 2.0, 1.5], "tv": [2.2, 2.0, 1.9]})
+    fig.draw_without_rendering()
+    axis = fig.axes[0].yaxis
+    for ticks, default in (
+        (axis.get_major_ticks(), ticker.LogFormatterSciNotation(10)),
+        (axis.get_minor_ticks(), ticker.LogFormatterSciNotation(10, labelOnlyBase=False)),
+    ):
+        locs = [tick.get_loc() for tick in ticks]
+        default.set_axis(axis)
+        default.set_locs(locs)
+        expected = [default(loc) for loc in locs]
+        plain = [
+            text.removeprefix("$\\mathdefault{").removesuffix("}$").replace("\\times", "×")
+            for text in expected
+        ]
+        for old, new in (("^{-1}", "⁻¹"), ("^{0}", "⁰"), ("^{1}", "¹")):
+            plain = [text.replace(old, new) for text in plain]
+        assert [tick.label1.get_text() for tick in ticks] == plain
+    labelled = [t.label1.get_text() for t in axis.get_minor_ticks() if t.label1.get_text()]
+    assert "2×10⁰" in labelled and not any("$" in text for text in labelled)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import re
 import textwrap
 from collections.abc import Sequence
 from typing import Any
@@ -177,15 +178,36 @@ def _power_of_ten(value: float, _pos: int | None = None) -> str:
     return "10" + str(round(math.log10(value))).translate(_SUPERSCRIPT)
 
 
+class PlainLogFormatter(ticker.LogFormatterSciNotation):
+    """matplotlib's log tick labels (the same ticks labelled, the same ``2×10⁻¹``) written in
+    plain Unicode instead of mathtext: parsing and laying out a mathtext label per tick is
+    most of the cost of drawing a narrow log axis, whose minor ticks are labelled."""
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        label = super().__call__(x, pos)
+        if not (label.startswith(_MATHTEXT_OPEN) and label.endswith("}$")):
+            return label
+        body = label[len(_MATHTEXT_OPEN) : -2].replace(r"\times", "\u00d7")
+        return _EXPONENT.sub(lambda m: m.group(1).translate(_SUPERSCRIPT), body)
+
+
+_MATHTEXT_OPEN = r"$\mathdefault{"
+_EXPONENT = re.compile(r"\^\{(-?\d+)\}")
+
+
 def log_scale(ax: Any, values: Sequence[float], min_decades: float = 2.0) -> None:
     """A log y scale for ``ax`` when every value is positive and finite. Curves spanning at
     least ``min_decades`` decades get decade ticks only, labelled ``10^k`` in plain text: the
     minor ticks and the mathtext labels of matplotlib's default log axis cost about half of
     drawing an energy plot and say little over several decades. Narrower curves keep the
-    default ticks, whose minor labels are then the only ones in range."""
+    default ticks, whose minor labels are then the only ones in range, and their labels in
+    plain text (:class:`PlainLogFormatter`)."""
     if not values or not all(0 < v < math.inf for v in values):
         return
     ax.set_yscale("log")
     if math.log10(max(values) / min(values)) >= min_decades:
         ax.yaxis.set_minor_locator(ticker.NullLocator())
         ax.yaxis.set_major_formatter(ticker.FuncFormatter(_power_of_ten))
+    else:  # the formatters matplotlib's log scale sets (base 10, minor labels allowed)
+        ax.yaxis.set_major_formatter(PlainLogFormatter(10))
+        ax.yaxis.set_minor_formatter(PlainLogFormatter(10, labelOnlyBase=False))
