@@ -101,7 +101,7 @@ def optimize(
     penalized = param.penalties and bool(regularizers.penalties)
     fused = penalized and regularizers.fused
     leaf = canvas.grad_fn is None  # the pixels themselves (the parameter, not a function of it)
-    seed: torch.Tensor | None = None
+    seed = data_seed(C, canvas.new_empty(n))  # made before the clock of the first step
     record = StepRecord(read_every or (1 if canvas.device.type == "cpu" else 10))
     history = record.history
     total = iterations + finetune_iterations
@@ -127,7 +127,7 @@ def optimize(
                     crop = transforms(crop, streams, size=(h, w))  # centre crop
             feats = model.features(model.units.paper_to_model(crop), layers)
             data = data_loss(feats)
-            if seed is None or seed.shape != data.shape:
+            if seed.shape != data.shape or seed.dtype != data.dtype:
                 seed = data_seed(C, data)
             # backward from the data term (seeded with C) and the penalties' gradient: made
             # without autograd when they can (fused), else from their graph
