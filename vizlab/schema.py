@@ -27,9 +27,12 @@ refuses the int ``1``), so a key that takes several kinds of value (``C: auto | 
 
 from __future__ import annotations
 
+import functools
 import math
+import types
+import typing
 from collections.abc import Iterable
-from dataclasses import fields, is_dataclass
+from dataclasses import MISSING, fields, is_dataclass
 from typing import Any, TypeVar
 
 from omegaconf import DictConfig, OmegaConf
@@ -133,11 +136,100 @@ def typed(schema: type[T], node: DictConfig | dict | None, prefix: str) -> T:
 
     ``prefix`` is the node's path in the composed config (``"method"``, ``"param"``...), used
     in messages. Raises :class:`VizlabError` naming the key, the bad value and what is valid.
+
+    A node whose every value already has its field's type (the usual case after Hydra's
+    composition) is built directly (:func:`_plain_arguments`); anything else (a value to
+    convert, an unknown or missing key, lists, nested schemas) goes through OmegaConf's
+    structured merge, which converts it or names what is wrong.
     """
     if isinstance(node, DictConfig):
         data = OmegaConf.to_container(node, resolve=True)
     else:
         data = dict(node or {})
+    arguments = _plain_arguments(schema, data)
+    if arguments is not None:
+        try:
+            return schema(**arguments)
+        except OptionError as err:
+            raise VizlabError(
+                f"Invalid value {_join(prefix, err.key)}={err.value!r}: {err.valid}."
+            ) from None
+        except Exception:  # noqa: BLE001 - reported below exactly as OmegaConf's path reports it
+            pass
+    return _typed_by_omegaconf(schema, data, prefix)
+
+
+_PLAIN_TYPES: dict[Any, tuple[type, ...]] = {
+    int: (int,),
+    float: (float, int),
+    bool: (bool,),
+    str: (str,),
+}
+"""Field type -> the exact value types taken as they are (``float`` also takes an ``int``,
+converted, as OmegaConf does); ``Any`` takes any of these."""
+
+
+@functools.cache
+def _plain_fields(schema: type) -> tuple[tuple[str, Any, bool, Any], ...] | None:
+    """Per schema class, each field as (name, type, optional, default), when every field is
+    an ``int``, ``float``, ``bool``, ``str`` or ``Any`` (optionally ``| None``) with a plain
+    default or none (``MISSING``); else None (the schema goes through OmegaConf)."""
+    if not is_dataclass(schema):
+        return None
+    try:
+        hints = typing.get_type_hints(schema)
+    except Exception:  # noqa: BLE001 - an unresolvable annotation: OmegaConf reports it
+        return None
+    out = []
+    for f in fields(schema):
+        kind, optional = hints.get(f.name), False
+        if typing.get_origin(kind) in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(kind) if a is not type(None)]
+            if len(args) != 1 or len(typing.get_args(kind)) != 2:
+                return None
+            kind, optional = args[0], True
+        if kind is not Any and kind not in _PLAIN_TYPES:
+            return None
+        if not f.init or f.default_factory is not MISSING:
+            return None
+        out.append((f.name, kind, optional, f.default))
+    return tuple(out)
+
+
+def _plain_value(kind: Any, optional: bool, value: Any) -> tuple[bool, Any]:
+    """(whether ``value`` is taken as it is by a field of this type, the value OmegaConf would
+    give the field)."""
+    if value is None:
+        return optional or kind is Any, None
+    if type(value) is str and (value == "???" or "${" in value):
+        return False, value  # a missing value or an interpolation: OmegaConf's business
+    if kind is Any:
+        return type(value) in (int, float, bool, str), value
+    if type(value) not in _PLAIN_TYPES[kind]:
+        return False, value
+    return True, kind(value)
+
+
+def _plain_arguments(schema: type, data: dict) -> dict[str, Any] | None:
+    """The schema's constructor arguments when every value of ``data`` (and every default used)
+    already has its field's type, converted as OmegaConf would (an ``int`` for a ``float``
+    field becomes a float); None when OmegaConf has to convert or report something."""
+    plain = _plain_fields(schema)
+    if plain is None or any(key not in {f[0] for f in plain} for key in data):
+        return None  # not a plain schema, or an unknown key
+    arguments: dict[str, Any] = {}
+    for name, kind, optional, default in plain:
+        value = data.get(name, default)
+        if value is MISSING:
+            return None  # a missing key
+        ok, arguments[name] = _plain_value(kind, optional, value)
+        if not ok:
+            return None
+    return arguments
+
+
+def _typed_by_omegaconf(schema: type[T], data: dict, prefix: str) -> T:
+    """:func:`typed` through OmegaConf's structured merge (conversions and every error)."""
     try:
         merged = OmegaConf.merge(OmegaConf.structured(schema), data)
         return OmegaConf.to_object(merged)  # type: ignore[return-value]
