@@ -196,7 +196,7 @@ def test_resampling_gradient_equals_grid_sample_autograd_to_the_bit(fill):
     against autograd through ``grid_sample`` (pixel maps of a zoom, rotation and shift)."""
     import torch.nn.functional as F
 
-    from vizlab.transforms.spatial import _axes, compose, resample
+    from vizlab.transforms.spatial import compose, resample
 
     x = torch.randn(2, 3, 20, 24, generator=torch.Generator().manual_seed(6)) * 30
     maps = [compose((0.93, 0.2, 1.5, -0.2, 0.93, -2.0), (1.0, 0.0, 0.5, 0.0, 1.0, 0.0))] * 2
@@ -211,7 +211,10 @@ def test_resampling_gradient_equals_grid_sample_autograd_to_the_bit(fill):
         [[[a * 2 / 24, c * 2 / 20], [b * 2 / 24, d * 2 / 20], [tx * 2 / 24, ty * 2 / 20]]
          for a, b, tx, c, d, ty in maps]
     ).view(2, 3, 1, 1, 2)  # fmt: skip
-    xs, ys = _axes(18, 22, x.device, x.dtype)
+    # t + x (a, c) + y (b, d) over the centred output pixels (x, y), in the N x H x W x 2
+    # layout (the resampler builds it as two planes: the same numbers, to the bit)
+    xs = (torch.arange(22.0) - 21 / 2).view(1, 1, 22, 1)
+    ys = (torch.arange(18.0) - 17 / 2).view(1, 18, 1, 1)
     grid = torch.addcmul(torch.addcmul(theta[:, 2], xs, theta[:, 0]), ys, theta[:, 1])
     expected = F.grid_sample(ref - fill, grid, align_corners=False) + fill
     expected.backward(seed)

@@ -128,14 +128,14 @@ _AXES: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
 
 
 def _axes(h: int, w: int, device: torch.device, dtype: torch.dtype):
-    """Centred pixel coordinates, x as 1 x 1 x W x 1 and y as 1 x H x 1 x 1, cached per size
-    (made in normal mode, so autograd may use them under ``torch.inference_mode`` too)."""
+    """Centred pixel coordinates, x as 1 x 1 x W and y as 1 x H x 1, cached per size (made in
+    normal mode, so autograd may use them under ``torch.inference_mode`` too)."""
     key = (h, w, device, dtype)
     if key not in _AXES:
         with torch.inference_mode(False):
             xs = torch.arange(w, dtype=dtype, device=device) - (w - 1) / 2
             ys = torch.arange(h, dtype=dtype, device=device) - (h - 1) / 2
-        _AXES[key] = xs.view(1, 1, w, 1), ys.view(1, h, 1, 1)
+        _AXES[key] = xs.view(1, 1, w), ys.view(1, h, 1)
     return _AXES[key]
 
 
@@ -158,17 +158,21 @@ def resample(
     bilinear ``grid_sample``; outside the image is ``fill`` (a canvas of that colour)."""
     n, _, h, w = x.shape
     oh, ow = int(size[0]), int(size[1])
-    # pixel maps -> grid_sample's normalized input coordinates (align_corners=False: 2 c / W),
-    # per image the columns of the map: (a, c), (b, d), (tx, ty)
-    theta = _to_device(
-        [[[a * 2 / w, c * 2 / h], [b * 2 / w, d * 2 / h], [tx * 2 / w, ty * 2 / h]]
+    # per image and grid component (x, then y): its value at the centre, per output x and per
+    # output y, in grid_sample's normalized input coordinates (align_corners=False: 2 c / W)
+    coefficients = _to_device(
+        [[[tx * 2 / w, a * 2 / w, b * 2 / w], [ty * 2 / h, c * 2 / h, d * 2 / h]]
          for a, b, tx, c, d, ty in maps],
         x,
-    ).view(n, 3, 1, 1, 2)  # fmt: skip
-    # grid = t + x (a, c) + y (b, d) for each output pixel (x, y): two broadcast
-    # multiply-adds (a matrix product with an inner dimension of 3 is slower on the CPU)
+    ).view(n * 2, 3, 1, 1)  # fmt: skip
+    # each component a plane t + x a + y b over the output pixels (x, y): two multiply-adds
+    # over contiguous rows (the interleaved N x H x W x 2 layout of the grid is a view of the
+    # planes; built in that layout, the broadcast over its last axis of two is not vectorized)
     xs, ys = _axes(oh, ow, x.device, x.dtype)
-    grid = torch.addcmul(torch.addcmul(theta[:, 2], xs, theta[:, 0]), ys, theta[:, 1])
+    planes = torch.addcmul(
+        torch.addcmul(coefficients[:, 0], xs, coefficients[:, 1]), ys, coefficients[:, 2]
+    )
+    grid = planes.view(n, 2, oh, ow).permute(0, 2, 3, 1)
     source = x - fill if fill else x
     out = _Bilinear.apply(source, grid) if source.requires_grad else _bilinear(source, grid)
     return out + fill if fill else out
