@@ -108,3 +108,14 @@ def test_narrow_log_axes_keep_matplotlibs_labels_in_plain_text():
         assert [tick.label1.get_text() for tick in ticks] == plain
     labelled = [t.label1.get_text() for t in axis.get_minor_ticks() if t.label1.get_text()]
     assert "2×10⁰" in labelled and not any("$" in text for text in labelled)
+
+
+def test_narrow_log_axes_build_only_the_ticks_in_view():
+    fig = curves({"energy": [3.0, 2.0, 1.5]})
+    fig.draw_without_rendering()
+    axis = fig.axes[0].yaxis
+    low, high = axis.get_view_interval()
+    minor = axis.get_minorticklocs()
+    assert minor.size and all(low <= loc <= high for loc in minor)
+    assert len(axis.get_minor_ticks()) == minor.size  # no tick objects built for a loc out of view
+    assert {2.0, 3.0} <= {round(loc, 6) for loc in minor}  # the labelled ones
