@@ -34,6 +34,20 @@ class WithList:
     names: list[str] = field(default_factory=list)
 
 
+@dataclass
+class Inner:
+    size: int = 4
+
+
+@dataclass
+class Outer:
+    """Like the model node: a mapping of keyword arguments and an optional nested node."""
+
+    name: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    inner: Inner | None = None
+
+
 def _by_omegaconf(schema_cls: type, data: dict) -> Any:
     return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema_cls), data))
 
@@ -62,6 +76,28 @@ def test_plain_nodes_are_built_without_omegaconf_with_its_result(node, monkeypat
     monkeypatch.setattr(schema.OmegaConf, "structured", no_omegaconf)
     assert _same(typed(Plain, node, "method"), expected)
     assert _same(typed(Plain, OmegaConf.create(node), "method"), expected)
+
+
+def test_mappings_of_plain_values_and_absent_nested_nodes_are_built_directly(monkeypatch):
+    node = {"name": "m", "kwargs": {"depth": 2, "act": "relu", "p": None}, "inner": None}
+    expected = _by_omegaconf(Outer, node)
+    monkeypatch.setattr(schema.OmegaConf, "structured", None)  # not called
+    built = typed(Outer, node, "model")
+    assert _same(built, expected) and built.kwargs is not node["kwargs"]  # a copy
+
+
+@pytest.mark.parametrize(
+    "node",
+    [
+        {"name": "m", "kwargs": {"a": {"b": 1}}, "inner": None},  # a nested mapping
+        {"name": "m", "kwargs": {}, "inner": {"size": "8"}},  # a nested node
+        {"name": "m"},  # defaults from factories
+    ],
+)
+def test_other_nested_values_go_through_omegaconf(node):
+    assert schema._plain_arguments(Outer, node) is None
+    built = typed(Outer, node, "model")
+    assert _same(built, _by_omegaconf(Outer, node))
 
 
 @pytest.mark.parametrize(

@@ -170,10 +170,10 @@ converted, as OmegaConf does); ``Any`` takes any of these."""
 
 
 @functools.cache
-def _plain_fields(schema: type) -> tuple[tuple[str, Any, bool, Any], ...] | None:
-    """Per schema class, each field as (name, type, optional, default), when every field is
-    an ``int``, ``float``, ``bool``, ``str`` or ``Any`` (optionally ``| None``) with a plain
-    default or none (``MISSING``); else None (the schema goes through OmegaConf)."""
+def _plain_fields(schema: type) -> tuple[tuple[str, Any, bool, Any, bool], ...] | None:
+    """Per schema class, each field as (name, type, optional, default, has a default factory),
+    when every field is an ``int``, ``float``, ``bool``, ``str``, ``Any``, ``dict[str, Any]`` or
+    a nested schema, optionally ``| None``; else None (the schema goes through OmegaConf)."""
     if not is_dataclass(schema):
         return None
     try:
@@ -188,12 +188,23 @@ def _plain_fields(schema: type) -> tuple[tuple[str, Any, bool, Any], ...] | None
             if len(args) != 1 or len(typing.get_args(kind)) != 2:
                 return None
             kind, optional = args[0], True
-        if kind is not Any and kind not in _PLAIN_TYPES:
+        if typing.get_origin(kind) is dict and typing.get_args(kind) == (str, Any):
+            kind = dict
+        elif is_dataclass(kind):
+            kind = "schema"  # taken only as None; a nested node goes through OmegaConf
+        elif kind is not Any and kind not in _PLAIN_TYPES:
             return None
-        if not f.init or f.default_factory is not MISSING:
+        if not f.init:
             return None
-        out.append((f.name, kind, optional, f.default))
+        out.append((f.name, kind, optional, f.default, f.default_factory is not MISSING))
     return tuple(out)
+
+
+def _is_plain(value: Any) -> bool:
+    """A value OmegaConf keeps as it is in an ``Any`` field."""
+    if type(value) is str:
+        return value != "???" and "${" not in value
+    return value is None or type(value) in (int, float, bool)
 
 
 def _plain_value(kind: Any, optional: bool, value: Any) -> tuple[bool, Any]:
@@ -201,11 +212,12 @@ def _plain_value(kind: Any, optional: bool, value: Any) -> tuple[bool, Any]:
     give the field)."""
     if value is None:
         return optional or kind is Any, None
-    if type(value) is str and (value == "???" or "${" in value):
-        return False, value  # a missing value or an interpolation: OmegaConf's business
     if kind is Any:
-        return type(value) in (int, float, bool, str), value
-    if type(value) not in _PLAIN_TYPES[kind]:
+        return _is_plain(value), value
+    if kind is dict:  # a mapping of plain values, copied as OmegaConf copies it
+        ok = type(value) is dict and all(type(k) is str and _is_plain(v) for k, v in value.items())
+        return ok, dict(value) if ok else value
+    if kind == "schema" or type(value) not in _PLAIN_TYPES[kind] or not _is_plain(value):
         return False, value
     return True, kind(value)
 
@@ -218,11 +230,10 @@ def _plain_arguments(schema: type, data: dict) -> dict[str, Any] | None:
     if plain is None or any(key not in {f[0] for f in plain} for key in data):
         return None  # not a plain schema, or an unknown key
     arguments: dict[str, Any] = {}
-    for name, kind, optional, default in plain:
-        value = data.get(name, default)
-        if value is MISSING:
-            return None  # a missing key
-        ok, arguments[name] = _plain_value(kind, optional, value)
+    for name, kind, optional, default, factory in plain:
+        if name not in data and (factory or default is MISSING):
+            return None  # a missing key, or a default OmegaConf would convert
+        ok, arguments[name] = _plain_value(kind, optional, data.get(name, default))
         if not ok:
             return None
     return arguments
