@@ -220,25 +220,3 @@ def test_resampling_gradient_equals_grid_sample_autograd_to_the_bit(fill):
     expected.backward(seed)
     assert torch.equal(out, expected)
     assert torch.equal(ours.grad, ref.grad)
-
-
-def test_conversion_to_model_units_returns_the_gradient_in_the_images_layout():
-    """The engine's paper -> model conversion: PixelUnits' numbers forward and backward, to
-    the bit, with the gradient of a channels-last network input handed back contiguous (as
-    the pixels are) rather than in the network's layout."""
-    from vizlab.models.wrapper import PixelUnits
-    from vizlab.preimage.loop import to_model_units
-
-    units = PixelUnits([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
-    x = (
-        torch.randn(2, 3, 12, 10, generator=torch.Generator().manual_seed(8)) * 50
-    ).requires_grad_()
-    convert = to_model_units(units, x.detach())
-    ours, reference = convert(x), units.paper_to_model(x)
-    assert torch.equal(ours, reference)
-    seed = torch.randn(2, 3, 12, 10, generator=torch.Generator().manual_seed(9))
-    seed = seed.contiguous(memory_format=torch.channels_last)
-    (grad,) = torch.autograd.grad(ours, x, seed)
-    (expected,) = torch.autograd.grad(reference, x, seed)
-    assert torch.equal(grad, expected)
-    assert grad.is_contiguous()

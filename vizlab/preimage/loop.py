@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 import torch
 from tqdm.auto import tqdm
 
-from vizlab.models.wrapper import PixelUnits, VisionModel
+from vizlab.models.wrapper import VisionModel
 from vizlab.optim import PreImageSGD
 from vizlab.params.base import ImageParam
 from vizlab.preimage.energy import StepRecord, check_finite
@@ -44,35 +44,6 @@ def data_seed(C: float | torch.Tensor, data: torch.Tensor) -> torch.Tensor:
     backward from (as ``(prior + C * data).sum()`` would hand it down, to the bit), so the
     product, sum and addition of the energy add no nodes to the graph."""
     return torch.ones_like(data).mul_(C)
-
-
-class _ToModel(torch.autograd.Function):
-    """Paper -> model units, x / (255 std) per channel (``PixelUnits.paper_to_model``, the
-    same numbers), with the gradient divided into a buffer of the image's own layout: the
-    network (channels-last) hands the gradient of its input back in its layout, in which the
-    division broadcasts a per-channel divisor over an innermost axis of three (not
-    vectorized: ~80 against ~25 us for a 128 px image), and pixels would then copy it once
-    more into theirs. The gradient is the division's, to the bit."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        ctx.save_for_backward(scale)
-        ctx.shape = x.shape
-        return x / scale
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        (scale,) = ctx.saved_tensors
-        return torch.div(grad, scale, out=grad.new_empty(ctx.shape)), None
-
-
-def to_model_units(units: object, like: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The engine's conversion of paper-unit crops to the model's input: :class:`_ToModel`
-    for the usual per-channel scaling, the units' own ``paper_to_model`` otherwise."""
-    if not isinstance(units, PixelUnits):
-        return units.paper_to_model  # type: ignore[attr-defined]
-    scale = units.model_to_paper(like.new_ones(1, like.shape[1], 1, 1))  # 1 * (255 std)
-    return lambda crop: _ToModel.apply(crop, scale)
 
 
 def _finetune(optimizer: torch.optim.Optimizer) -> None:
@@ -131,7 +102,6 @@ def optimize(
     fused = penalized and regularizers.fused
     leaf = canvas.grad_fn is None  # the pixels themselves (the parameter, not a function of it)
     seed = data_seed(C, canvas.new_empty(n))  # made before the clock of the first step
-    to_model = to_model_units(model.units, canvas.detach())
     record = StepRecord(read_every or (1 if canvas.device.type == "cpu" else 10))
     history = record.history
     total = iterations + finetune_iterations
@@ -155,7 +125,7 @@ def optimize(
                 crop = jitter_crops(jitter, seen, [jitter.sample(g) for g in streams])
                 if transforms.transforms:
                     crop = transforms(crop, streams, size=(h, w))  # centre crop
-            feats = model.features(to_model(crop), layers)
+            feats = model.features(model.units.paper_to_model(crop), layers)
             data = data_loss(feats)
             if seed.shape != data.shape or seed.dtype != data.dtype:
                 seed = data_seed(C, data)
