@@ -11,6 +11,7 @@ of the jobs it finished, and ``sweep.resume=true`` on the same command runs only
 from __future__ import annotations
 
 import csv
+import gc
 import json
 import logging
 import sys
@@ -168,6 +169,23 @@ def finish_sweep(
         return collect(sweep_dir)
 
 
+_first_job_done = {"frozen": False}
+
+
+def freeze_after_first_job() -> bool:
+    """After the first sweep job of a process, collect the garbage once and freeze what
+    survives (``gc.freeze``: imported modules, the cached model, caches), so the cyclic
+    collector's full passes during later jobs walk only what those jobs create: with half a
+    million objects alive after the first job, each full pass took ~0.4 s here, about one per
+    ten jobs. Later jobs' garbage is collected as before. Whether it froze now."""
+    if _first_job_done["frozen"]:
+        return False
+    _first_job_done["frozen"] = True
+    gc.collect()
+    gc.freeze()
+    return True
+
+
 class SweepSummary(Callback):
     """Hydra callback (see conf/config.yaml: hydra.callbacks): signals between jobs stop the
     sweep cleanly; at the end, the summary lists every job, failed ones with their error, and
@@ -177,6 +195,9 @@ class SweepSummary(Callback):
         interrupts.clear()
         interrupts.defer_for_process()
         reuse_checked_configs()
+
+    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+        freeze_after_first_job()
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         forget_checked_configs()
