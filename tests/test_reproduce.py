@@ -37,8 +37,22 @@ def test_grid_is_the_configs_hydra_sweep():
     narrowed = build_grid(
         "mv_fig6", ["target.layer=conv_stem,conv_head", "method.C=300", "data.size=96"]
     )
-    assert dict(narrowed.axes) == {"target.layer": ["conv_stem", "conv_head"]}
-    assert narrowed.fixed == ["method.C=300", "data.size=96"]
+    assert dict(narrowed.axes) == {"target.layer": ["conv_stem", "conv_head"], "method.C": ["300"]}
+    assert narrowed.fixed == ["data.size=96"]
+
+
+def test_one_value_of_a_swept_key_still_names_the_cache_folder():
+    """Two runs that fix the swept C to different values must not share a cache folder."""
+    from vizlab.reproduce.jobs import job_id
+
+    folders = {
+        job_id(point)
+        for c in ("100", "20")
+        for point in build_grid("mv_fig6", ["target.layer=blocks.3", f"method.C={c}"]).jobs()
+    }
+    assert folders == {"method.C=100,target.layer=blocks.3", "method.C=20,target.layer=blocks.3"}
+    grid = build_grid("mv_fig6", ["target.layer=blocks.3", "method.C=20"])
+    assert grid.overrides(grid.jobs()[0]).count("method.C=20") == 1
 
 
 def test_unknown_experiment_is_one_clear_error(capsys):

@@ -88,7 +88,9 @@ def sweep_values(override) -> list[str]:
 
 def build_grid(name: str, extra: Sequence[str] = ()) -> Grid:
     """The experiment's sweep axes, with ``extra`` overrides applied: a sweep override
-    (``a,b``) replaces or adds an axis, a plain one fixes a key (and drops its axis)."""
+    (``a,b``) replaces or adds an axis, a plain one fixes a key. A plain override of a swept
+    key stays a one-value axis, so that its value names the job's cache folder: runs of the
+    same grid point with ``method.C=100`` and ``method.C=20`` must not overwrite each other."""
     if name not in experiment_names():
         raise VizlabError(
             f"Unknown experiment '{name}'. Experiments are the configs in "
@@ -100,12 +102,13 @@ def build_grid(name: str, extra: Sequence[str] = ()) -> Grid:
     axes: dict[str, list[str]] = {}
     for key, value in (cfg.hydra.sweeper.params or {}).items():
         axes[str(key)] = sweep_values(parse_override(f"{key}={value}"))
-    for p, _ in parsed:
+    for p, override in parsed:
         key = p.get_key_element()
         if p.is_sweep_override():
             axes[key] = sweep_values(p)
-        else:
-            axes.pop(key, None)
+        elif key in axes:
+            axes[key] = sweep_values(p)
+            fixed.remove(override)
     return Grid(name, fixed, list(axes.items()))
 
 
