@@ -13,7 +13,6 @@ default to the code's rule (``lr_rule: code``) and keep the text's as ``lr_rule:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -32,45 +31,31 @@ def pixel_norm(x: torch.Tensor) -> torch.Tensor:
 
 
 def project_pixels(x: torch.Tensor, bound: float) -> torch.Tensor:
-    """In place: scale each pixel's RGB vector (dim 1) to norm <= ``bound`` (Eq. 6)."""
-    bound_pixels(x, bound)
-    return x
-
-
-def bound_pixels(x: torch.Tensor, bound: float, quick: bool = True) -> bool:
-    """:func:`project_pixels`, returning whether its one-pass test is worth trying on the
-    next step (``quick``): False once the image has grown near the bound.
+    """In place: scale each pixel's RGB vector (dim 1) to norm <= ``bound`` (Eq. 6).
 
     On the CPU, where reading a number waits for nothing, the scaling is skipped when even
     the largest norm's factor is 1: factors only grow as norms shrink, so every factor would
-    be exactly 1 (in activation maximization the bound is often never reached). That is
-    first tried in one pass over the channels (:func:`_surely_inside`); once it cannot vouch
-    (a channel beyond bound / sqrt(3)), the largest norm is taken as the root of the largest
-    squared norm -- the same number, since the root is monotonic -- without rooting,
-    clamping and scanning every norm."""
-    cpu = x.device.type == "cpu"
-    if cpu and quick and _surely_inside(x, bound):
-        return True
-    squared = x.square().sum(1, keepdim=True)
-    if cpu:
-        factor = float(squared.max().sqrt_().clamp_min_(1e-12).reciprocal_().mul_(bound))
-        if factor >= 1.0:  # try the one pass again once the norms are well inside
-            return factor >= math.sqrt(x.shape[1]) * 1.001
+    be exactly 1 (in activation maximization the bound is often never reached)."""
+    if x.device.type == "cpu" and _surely_inside(x, bound):
+        return x
     # bound / norm is reciprocal(norm) * bound in torch (Tensor.__rdiv__): the same numbers,
     # made in place in the norm's buffer
-    norm = squared.sqrt_().clamp_min_(1e-12)
-    x.mul_(norm.reciprocal_().mul_(bound).clamp_max_(1.0))
-    return False
+    norm = pixel_norm(x).clamp_min_(1e-12)
+    if x.device.type == "cpu" and float(norm.max().reciprocal_().mul_(bound)) >= 1.0:
+        return x
+    return x.mul_(norm.reciprocal_().mul_(bound).clamp_max_(1.0))
 
 
 def _surely_inside(x: torch.Tensor, bound: float) -> bool:
     """Whether every pixel's RGB norm is so far inside ``bound`` that its projection factor
-    would be exactly 1, from one pass without a buffer: a norm is at most sqrt(channels)
-    times the largest channel magnitude, and the margin covers the norm's and the factor's
-    rounding (False for a NaN, which both extremes then are)."""
-    low, high = torch.aminmax(x)
-    largest = max(-float(low), float(high))
-    return largest * math.sqrt(x.shape[1]) <= bound * (1.0 - 1e-5)
+    would be exactly 1, from the largest squared norm in one reduction over the channels (a
+    dot product: its rounding differs from that of the projection's own sum by a few ulps,
+    which the margin covers; False for a NaN). A bound on the norms from the largest channel
+    magnitude (sqrt(3) max |x|) costs as much and stops vouching once any channel passes
+    B+ / sqrt(3), which images of activation maximization do long before their norms reach
+    B+ (then every step paid for the test and for the exact check after it)."""
+    largest = float(torch.linalg.vecdot(x, x, dim=1).max())
+    return largest <= bound * bound * (1.0 - 1e-5)
 
 
 class PreImageSGD(torch.optim.Optimizer):
@@ -109,7 +94,7 @@ class PreImageSGD(torch.optim.Optimizer):
                 m.mul_(rho).addcdiv_(g, G.sqrt().add_(1.0 / lr), value=-1.0)
                 p.add_(m)
                 if bound is not None:
-                    state["quick"] = bound_pixels(p, bound, state.get("quick", True))
+                    project_pixels(p, bound)
         return loss
 
     def reset_momentum(self) -> None:

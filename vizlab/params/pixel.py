@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from vizlab.models.wrapper import PixelUnits
-from vizlab.optim.preimage_sgd import bound_pixels
+from vizlab.optim.preimage_sgd import project_pixels
 from vizlab.params.base import ImageParam, per_image
 
 
@@ -27,7 +27,6 @@ class PixelParam(ImageParam):
         super().__init__(units, optimizer)
         self.x = x_paper.detach().clone().requires_grad_(True)
         self.bound = bound
-        self._quick = True  # whether the projection's one-pass test may vouch next step
 
     def parameters(self) -> list[torch.Tensor]:
         return [self.x]
@@ -42,7 +41,7 @@ class PixelParam(ImageParam):
     @torch.no_grad()
     def project_(self) -> None:
         if self.bound is not None:
-            self._quick = bound_pixels(self.x, self.bound, self._quick)
+            project_pixels(self.x, self.bound)
 
 
 def pixel_noise(
