@@ -94,6 +94,12 @@ class PixelUnits:
         self.mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
         self._mean, self._std = OnDevice(self.mean), OnDevice(self.std)
+        # One number when every channel has the same scale 255 std (mean = std = 0.5, as the
+        # EfficientNet-Lite models): the division's backward of the network's channels-last
+        # input gradient is then vectorized, while a per-channel divisor broadcast over an
+        # innermost axis of three is not. The same numbers either way.
+        scales = (255.0 * self.std).flatten().tolist()
+        self._scale = scales[0] if len(set(scales)) == 1 else None
 
     def _m(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and std on ``x``'s device and dtype (copied there once: these conversions run
@@ -101,6 +107,8 @@ class PixelUnits:
         return self._mean(x), self._std(x)
 
     def paper_to_model(self, x: torch.Tensor) -> torch.Tensor:
+        if self._scale is not None:
+            return x / self._scale
         _, std = self._m(x)
         return x / (255.0 * std)
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 import torch
 from tqdm.auto import tqdm
 
-from vizlab.models.wrapper import PixelUnits, VisionModel
+from vizlab.models.wrapper import VisionModel
 from vizlab.optim import PreImageSGD
 from vizlab.params.base import ImageParam
 from vizlab.preimage.energy import StepRecord, check_finite
@@ -44,22 +44,6 @@ def data_seed(C: float | torch.Tensor, data: torch.Tensor) -> torch.Tensor:
     backward from (as ``(prior + C * data).sum()`` would hand it down, to the bit), so the
     product, sum and addition of the energy add no nodes to the graph."""
     return torch.ones_like(data).mul_(C)
-
-
-def to_model_units(units: object, like: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The engine's paper -> model conversion of each step's crop: ``units.paper_to_model``,
-    or, when every channel shares one scale 255 std (models normalized with mean = std = 0.5,
-    such as the EfficientNet-Lite family), a division by that number. On the CPU these are
-    the same numbers forward and backward; the gain is in the backward, where the network
-    hands the gradient of its input back channels-last and a per-channel divisor broadcasts
-    over an innermost axis of three, which is not vectorized (45 against 9 us for 128 px)."""
-    if not isinstance(units, PixelUnits):
-        return units.paper_to_model  # type: ignore[attr-defined]
-    scales = units.model_to_paper(like.new_ones(1, like.shape[1], 1, 1)).flatten().tolist()
-    if len(set(scales)) > 1:
-        return units.paper_to_model
-    scale = scales[0]
-    return lambda crop: crop / scale
 
 
 def _finetune(optimizer: torch.optim.Optimizer) -> None:
@@ -118,7 +102,6 @@ def optimize(
     fused = penalized and regularizers.fused
     leaf = canvas.grad_fn is None  # the pixels themselves (the parameter, not a function of it)
     seed = data_seed(C, canvas.new_empty(n))  # made before the clock of the first step
-    to_model = to_model_units(model.units, canvas.detach())
     record = StepRecord(read_every or (1 if canvas.device.type == "cpu" else 10))
     history = record.history
     total = iterations + finetune_iterations
@@ -142,7 +125,7 @@ def optimize(
                 crop = jitter_crops(jitter, seen, [jitter.sample(g) for g in streams])
                 if transforms.transforms:
                     crop = transforms(crop, streams, size=(h, w))  # centre crop
-            feats = model.features(to_model(crop), layers)
+            feats = model.features(model.units.paper_to_model(crop), layers)
             data = data_loss(feats)
             if seed.shape != data.shape or seed.dtype != data.dtype:
                 seed = data_seed(C, data)
