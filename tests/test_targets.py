@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 
 from vizlab.errors import VizlabError
 from vizlab.targets import TokenLayout, build_target, select_tokens
-from vizlab.targets.objectives import ChannelObjective, Diversity, gram_similarity
+from vizlab.targets.objectives import Diversity, gram_similarity
 from vizlab.targets.tokens import parse_tokens
 
 SIZE = 64
@@ -336,37 +336,3 @@ def test_activation_max_raises_token_target_and_diversity_separates(ctx_factory,
     start = torch.tensor(start.metrics["achieved_activation_per_image"])
     achieved = torch.tensor(end.metrics["achieved_activation_per_image"])
     assert torch.all(achieved > start), (start, achieved)
-
-
-def _graph_names(t: torch.Tensor) -> set[str]:
-    names, todo = set(), [t.grad_fn]
-    while todo:
-        fn = todo.pop()
-        if fn is not None and type(fn).__name__ not in names:
-            names.add(type(fn).__name__)
-            todo.extend(f for f, _ in fn.next_functions)
-    return names
-
-
-@pytest.mark.parametrize("n", [1, 3])
-def test_channel_objective_of_one_unit_reads_a_view(n):
-    """One channel for the whole batch (a unit and its starts) is read as a view of its
-    planes, not gathered by an index: the same values and gradient to the bit as the
-    gather, without its index kernels. Several units, or channels-last activations whose
-    planes are not contiguous, still gather."""
-    torch.manual_seed(0)
-    act = torch.randn(n, 24, 9, 9, requires_grad=True)
-    seed = torch.randn(n)
-    value = ChannelObjective("l", [7])({"l": act})
-    assert "IndexBackward0" not in _graph_names(value)
-    (grad,) = torch.autograd.grad(value, act, seed)
-    rows = torch.arange(n)
-    gathered = act[rows, torch.full((n,), 7)].flatten(1).mean(1)
-    (expected,) = torch.autograd.grad(gathered, act, seed)
-    assert torch.equal(value, gathered) and torch.equal(grad, expected)
-
-    two = ChannelObjective("l", [7, 2])({"l": torch.randn(2 * n, 24, 9, 9, requires_grad=True)})
-    assert "IndexBackward0" in _graph_names(two)
-    last = act.detach().to(memory_format=torch.channels_last).requires_grad_(True)
-    strided = ChannelObjective("l", [7])({"l": last})
-    assert "IndexBackward0" in _graph_names(strided) and torch.equal(strided, gathered)

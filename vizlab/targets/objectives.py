@@ -112,15 +112,7 @@ class ChannelObjective(Objective):
 
     def _score(self, f: Features) -> torch.Tensor:
         act = _channel_first(f[self.layer])
-        rows_units = self.index(act)  # (checks that the batch divides into the units)
-        units = self.index.units
-        if act.dim() == 4 and len(set(units)) == 1 and act[:1, units[0]].is_contiguous():
-            # one channel for the whole batch (one unit and its starts): a view of its planes,
-            # the same numbers as the gather below, forward and backward, for a fraction of
-            # the cost (no index kernel; backward one strided copy instead of an index_put)
-            picked = act[:, units[0]]
-        else:
-            picked = act[rows_units]
+        picked = act[self.index(act)]
         return picked.flatten(1).mean(1) if picked.dim() > 1 else picked
 
 
