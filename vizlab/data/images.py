@@ -3,6 +3,7 @@ and centre-cropped as the model's input spec says (timm's own eval transform).""
 
 from __future__ import annotations
 
+import functools
 import io
 import warnings
 from collections.abc import Callable
@@ -18,14 +19,33 @@ from vizlab.errors import VizlabError, format_choices, nearest
 from vizlab.models.wrapper import InputSpec
 
 
-def _skimage(name: str) -> Callable[[], np.ndarray]:
+def _skimage(name: str, file: str) -> Callable[[], np.ndarray]:
+    """scikit-image's photo ``name`` (``skimage.data.<name>()``; stereo pairs: the left view),
+    read with Pillow from ``file`` in skimage's data folder when it ships there: the same
+    array as skimage's reader gives, without importing ``skimage.io`` (its plug-in scan and
+    scipy, a noticeable part of a run's start-up). Else through skimage itself."""
+
     def load() -> np.ndarray:
+        path = _skimage_data_dir() / file
+        if path.is_file():
+            with Image.open(path) as im:
+                if im.mode in ("RGB", "L"):  # 8-bit photos: what skimage's reader returns
+                    return np.asarray(im)
         from skimage import data
 
         image = getattr(data, name)()
-        return image[0] if isinstance(image, tuple) else image  # stereo pairs: left view
+        return image[0] if isinstance(image, tuple) else image
 
     return load
+
+
+def _skimage_data_dir() -> Path:
+    """skimage's data folder, found without importing skimage (a missing skimage: nowhere)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("skimage")
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    return Path(locations[0]) / "data" if locations else Path("/nonexistent")
 
 
 def _grace_hopper() -> np.ndarray:
@@ -45,19 +65,19 @@ def _sklearn(name: str) -> Callable[[], np.ndarray]:
 
 
 BUILTIN_PHOTOS: dict[str, Callable[[], np.ndarray]] = {
-    "chelsea": _skimage("chelsea"),
-    "coffee": _skimage("coffee"),
-    "astronaut": _skimage("astronaut"),
-    "rocket": _skimage("rocket"),
-    "motorcycle": _skimage("stereo_motorcycle"),
-    "hubble_deep_field": _skimage("hubble_deep_field"),
-    "retina": _skimage("retina"),
-    "camera": _skimage("camera"),
-    "coins": _skimage("coins"),
-    "moon": _skimage("moon"),
-    "grass": _skimage("grass"),
-    "gravel": _skimage("gravel"),
-    "brick": _skimage("brick"),
+    "chelsea": _skimage("chelsea", "chelsea.png"),
+    "coffee": _skimage("coffee", "coffee.png"),
+    "astronaut": _skimage("astronaut", "astronaut.png"),
+    "rocket": _skimage("rocket", "rocket.jpg"),
+    "motorcycle": _skimage("stereo_motorcycle", "motorcycle_left.png"),
+    "hubble_deep_field": _skimage("hubble_deep_field", "hubble_deep_field.jpg"),
+    "retina": _skimage("retina", "retina.jpg"),
+    "camera": _skimage("camera", "camera.png"),
+    "coins": _skimage("coins", "coins.png"),
+    "moon": _skimage("moon", "moon.png"),
+    "grass": _skimage("grass", "grass.png"),
+    "gravel": _skimage("gravel", "gravel.png"),
+    "brick": _skimage("brick", "brick.png"),
     "grace_hopper": _grace_hopper,
     "china": _sklearn("china.jpg"),
     "flower": _sklearn("flower.jpg"),
@@ -271,9 +291,24 @@ def load_references(cfg: DictConfig, spec: InputSpec) -> ReferenceImages:
         pairs = [(Path(cfg.path).name, open_image(cfg.path))]
     elif source == "builtin":
         names = cfg.get("images") or [cfg.image]
-        names = [names] if isinstance(names, str) else list(names)
+        names = [str(n) for n in ([names] if isinstance(names, str) else names)]
+        if all(n in BUILTIN_PHOTOS for n in names):  # the same pixels every job of a sweep
+            key = (tuple(spec.size), spec.crop_pct, spec.interpolation)
+            tensors = torch.stack([_preprocessed_builtin(n, *key) for n in names])
+            return ReferenceImages(tensors, names)
         pairs = [photo_or_file(n) for n in names]
     else:
         raise VizlabError(f"data.source='{source}' is unknown; use builtin, folder or file.")
     tensors = torch.stack([preprocess(img, spec) for _, img in pairs])
     return ReferenceImages(tensors, [n for n, _ in pairs])
+
+
+@functools.lru_cache(maxsize=8)
+def _preprocessed_builtin(
+    name: str, size: tuple[int, int], crop_pct: float, interpolation: str
+) -> torch.Tensor:
+    """A built-in photo decoded and preprocessed once per process and input spec (its only
+    inputs; an image file is read again each time, as it may change), so the jobs of a sweep
+    do not decode and resize it again; ``torch.stack`` copies it, so no caller changes it."""
+    spec = InputSpec(size, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), interpolation, crop_pct)
+    return preprocess(builtin_photo(name), spec)
