@@ -73,10 +73,22 @@ def total_variation(x: torch.Tensor, beta: float = 1.0, eps: float | None = None
     return _TotalVariation.apply(x, float(beta), float(eps), 1.0)
 
 
+def _shifted(x: torch.Tensor, down: int, right: int) -> torch.Tensor:
+    """``x[..., down : down + H - 1, right : right + W - 1]`` (N x C x H x W) as one view:
+    the (H-1) x (W-1) pixels with both neighbours, or those neighbours. Made in one call,
+    where indexing with an ellipsis and two slices makes two (this penalty takes six
+    such views a step; each call costs more than the view's arithmetic)."""
+    n, c, h, w = x.shape
+    stride = x.stride()
+    offset = x.storage_offset() + down * stride[2] + right * stride[3]
+    return x.as_strided((n, c, h - 1, w - 1), stride, offset)
+
+
 def _differences(x: torch.Tensor, eps: float) -> tuple[torch.Tensor, ...]:
     """d_x, d_y and L = d_x^2 + d_y^2 + eps over the pixels with both neighbours."""
-    dx = x[..., :-1, 1:] - x[..., :-1, :-1]
-    dy = x[..., 1:, :-1] - x[..., :-1, :-1]
+    corner = _shifted(x, 0, 0)
+    dx = torch.sub(_shifted(x, 0, 1), corner)
+    dy = torch.sub(_shifted(x, 1, 0), corner)
     local = dx.pow(2) + dy.pow(2)
     if eps:
         local = local + eps
@@ -90,10 +102,12 @@ def _tv_total(local: torch.Tensor, beta: float) -> torch.Tensor:
 
 def _add_differences_grad(out: torch.Tensor, gx: torch.Tensor, gy: torch.Tensor) -> torch.Tensor:
     """Each difference's gradient added to its later pixel and subtracted from the pixel it
-    starts at, in ``out`` in place (``gx`` is overwritten)."""
-    out[..., :-1, 1:] += gx
-    out[..., 1:, :-1] += gy
-    out[..., :-1, :-1] -= gx.add_(gy)
+    starts at, in ``out`` in place (``gx`` is overwritten). In-place operations on views,
+    not augmented assignments to indexed regions (each of which also indexes again and
+    copies the region onto itself)."""
+    _shifted(out, 0, 1).add_(gx)
+    _shifted(out, 1, 0).add_(gy)
+    _shifted(out, 0, 0).sub_(gx.add_(gy))
     return out
 
 
