@@ -6,7 +6,9 @@ composes. Plugin code is not imported here; a broken plugin cannot break config 
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -18,9 +20,20 @@ PROVIDER = "vizlab-plugin"
 
 def plugin_conf_dirs() -> list[Path]:
     """The ``conf/`` folders of the top-level packages named by vizlab's entry points."""
+    return list(_plugin_conf_dirs_on_path(tuple(sys.path)))
+
+
+@functools.lru_cache(maxsize=8)
+def _plugin_conf_dirs_on_path(path: tuple[str, ...]) -> tuple[Path, ...]:
+    """:func:`plugin_conf_dirs`, found once per ``sys.path`` from one read of the installed
+    distributions' entry points (each read opens every distribution's metadata; Hydra asks
+    at each composition of vizlab's config in a process). A changed ``sys.path`` reads them
+    again; a package installed into an unchanged path is seen by the next process."""
+    del path  # the cache key only
     dirs: list[Path] = []
-    groups = sorted(g for g in entry_points().groups if g.startswith("vizlab."))
-    for ep in (ep for group in groups for ep in entry_points(group=group)):
+    installed = entry_points()
+    groups = sorted(g for g in installed.groups if g.startswith("vizlab."))
+    for ep in (ep for group in groups for ep in installed.select(group=group)):
         top = ep.value.split(":", 1)[0].split(".", 1)[0].strip()
         if top == "vizlab":
             continue
@@ -32,7 +45,7 @@ def plugin_conf_dirs() -> list[Path]:
             conf = Path(loc) / "conf"
             if conf.is_dir() and conf not in dirs:
                 dirs.append(conf)
-    return dirs
+    return tuple(dirs)
 
 
 class VizlabPluginSearchPath(SearchPathPlugin):
