@@ -6,8 +6,11 @@ shortcut against the full projection (Eq. 6)."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from vizlab.optim.preimage_sgd import PreImageSGD, _surely_inside, project_pixels
 from vizlab.params.fourier import FourierParam
@@ -236,3 +239,79 @@ def test_paper_to_model_units_is_the_per_channel_division_to_the_bit(std):
     (grad,) = torch.autograd.grad(ours, x, seed)
     (expected,) = torch.autograd.grad(reference, x, seed)
     assert torch.equal(grad, expected)
+
+
+class _Ops(TorchDispatchMode):
+    """The names of the aten operations run inside the block."""
+
+    def __init__(self):
+        super().__init__()
+        self.names: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.names.append(func.overloadpacket.__name__)
+        return func(*args, **(kwargs or {}))
+
+
+def test_a_paper_energy_step_detaches_nothing(tiny):
+    """The fused penalties read the pixels and the step's record reads its means without
+    autograd, so a step of the paper's energy on pixels makes no detached copies (one call
+    each, several a step) and no indexed slices."""
+    stack = build_regularizers({"alpha_norm": {"weight": 1.0}, "tv": {"weight": 2.0}})
+    start = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(2)) * 30
+    counts = []
+    for iterations in (1, 3):  # the two extra steps' operations, outside set-up and read-out
+        param = PixelParam(tiny.units, start, bound=160.0)
+        with _Ops() as ops:
+            _run(tiny, param, stack, lambda p: PreImageSGD(p, lr=2e4), iterations)
+        counts.append(Counter(ops.names))
+    per_two_steps = counts[1] - counts[0]
+    assert per_two_steps["detach"] == 0 and per_two_steps["slice"] == 0
+    assert per_two_steps["add_"] > 0, "the steps' operations were seen"
+
+
+def test_activation_max_data_term_divides_by_minus_z(ctx_factory, monkeypatch):
+    """Activation maximization's data term -a / Z is a / (-Z): the same numbers to the bit,
+    forward and backward, with one graph node (no negation) each step."""
+    import sys
+
+    from vizlab.methods.activation_max import ActivationMax
+
+    solve_module = sys.modules["vizlab.preimage.solve"]  # (the package exports solve())
+
+    captured = {}
+    optimize_ = solve_module.optimize
+
+    def capture(*args, **kwargs):
+        captured["data_loss"] = args[1]
+        return optimize_(*args, **kwargs)
+
+    monkeypatch.setattr(solve_module, "optimize", capture)
+    ctx = ctx_factory(
+        "model=tiny_cnn",
+        "data.size=32",
+        "method=activation_max",
+        "target=channel",
+        "target.layer=blocks.1",
+        "target.index=3",
+        "method.iterations=1",
+        "method.finetune_iterations=0",
+    )
+    ActivationMax().run(ctx)
+    act = torch.randn(1, 8, 16, 16, requires_grad=True)
+    loss = captured["data_loss"]({"blocks.1": act})
+    names, todo = set(), [loss.grad_fn]
+    while todo:
+        fn = todo.pop()
+        if fn is not None:
+            names.add(type(fn).__name__)
+            todo.extend(f for f, _ in fn.next_functions)
+    assert "NegBackward0" not in names
+    (grad,) = torch.autograd.grad(loss, act, torch.tensor([3.0]))
+    data_loss = captured["data_loss"]
+    cells = dict(zip(data_loss.__code__.co_freevars, data_loss.__closure__))
+    z = -cells["minus_z"].cell_contents  # the run's Z
+    reference = act.detach().clone().requires_grad_(True)
+    expected = -reference[:, 3].flatten(1).mean(1) / z
+    (expected_grad,) = torch.autograd.grad(expected, reference, torch.tensor([3.0]))
+    assert torch.equal(loss, expected) and torch.equal(grad, expected_grad)

@@ -212,6 +212,7 @@ class ActivationMax(Method):
             sub = target if len(positions) == units else sub_target(ctx, target, positions)
             objective, z_units = sub.objective, Z[positions]
             z = z_units.repeat_interleave(inits)
+            minus_z = -z  # a / (-z) is -a / z to the bit, forward and backward, in one node
             # C per unit (C=auto: balanced on the photos) for this batch's units only
             C = resolve_C(
                 opts.C,
@@ -220,7 +221,7 @@ class ActivationMax(Method):
             )
 
             def data_loss(feats):  # Eq. (4) with Phi0 = e_i
-                loss = -objective(feats) / z
+                loss = objective(feats) / minus_z
                 if diversity is not None:  # relative to the normalized activation a / M
                     loss = loss - weight * diversity(feats) / rho**2
                 return loss

@@ -59,8 +59,9 @@ def check_finite(
 
 def _means(values: list[torch.Tensor]) -> torch.Tensor:
     """The mean of each of ``values`` as one vector: one stacked reduction when they are all
-    one value per image (as the engine's are), instead of a reduction and a read each."""
-    values = [v.detach() for v in values]
+    one value per image (as the engine's are), instead of a reduction and a read each. The
+    engine calls it without autograd (no detached copies to make); with it, the vector has a
+    graph that nothing keeps."""
     if all(v.shape == values[0].shape for v in values) and values[0].dim() == 1:
         return torch.stack(values).mean(1)
     return torch.stack([v.mean() for v in values])

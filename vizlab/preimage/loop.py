@@ -147,11 +147,11 @@ def optimize(
                     p.grad = None
             torch.autograd.backward(roots, seeds)
             if fused and leaf:  # into the pixels' gradient in place, while the update needs them
-                prior, terms, x.grad = regularizers.with_grad(x.detach(), x.grad)
+                prior, terms, x.grad = regularizers.with_grad(x, x.grad)  # (without autograd)
             # (spectral parameterizations are their own prior: no penalty terms)
             with torch.no_grad():
                 energy = C * data if prior is None else prior + C * data
-            record.measure(step, energy, data, terms, x)
+                record.measure(step, energy, data, terms, x)
             optimizer.step()
             param.project_()
             grad = seen.grad if need_grad else None
