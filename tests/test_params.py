@@ -262,3 +262,23 @@ def test_pixel_path_reproduces_the_engine_before_parameterizations(ctx_factory):
     assert metrics["jitter_T"] == 4
     assert metrics["reconstruction_error"] == pytest.approx(81.64271712303162, abs=1e-3)
     assert metrics["final_energy"] == pytest.approx(89.36842346191406, rel=1e-4)
+
+
+def test_fourier_image_is_one_graph_node_with_the_chained_numbers(tiny_ctx):
+    """A Fourier parameterization's image is one autograd node (the inverse transform and the
+    colour step together), with the same image and spectrum gradient, to the bit, as the
+    two steps chained (the spectral base class's path, which MaCo takes)."""
+    from vizlab.params.fourier import SpectralParam
+
+    g = [torch.Generator().manual_seed(i) for i in range(2)]
+    param = FourierParam(tiny_ctx.model.units, 2, (24, 30), generators=g)
+    seed = torch.randn(2, 3, 24, 30, generator=torch.Generator().manual_seed(5))
+    image = param.paper()
+    assert type(image.grad_fn).__name__ == "_FourierPaperBackward"
+    assert all(
+        f is None or type(f).__name__ == "AccumulateGrad" for f, _ in image.grad_fn.next_functions
+    )
+    (grad,) = torch.autograd.grad(image, param.spectrum, seed)
+    chained = SpectralParam.paper(param)
+    (chained_grad,) = torch.autograd.grad(chained, param.spectrum, seed)
+    assert torch.equal(image, chained) and torch.equal(grad, chained_grad)
