@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from vizlab import interrupts
 from vizlab import rundirs as _rundirs  # noqa: F401 - registers the sweep-folder resolvers
+from vizlab.config_reuse import forget_compositions, reuse_compositions
 from vizlab.jobs import JOB_FILE, METRICS_FILE, read_record
 from vizlab.sweep_compose import forget_checked_configs, reuse_checked_configs
 
@@ -202,6 +203,8 @@ class SweepSummary(Callback):
         interrupts.clear()
         interrupts.defer_for_process()
         reuse_checked_configs()
+        forget_compositions()  # nothing kept from an earlier sweep of this process
+        reuse_compositions()
 
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
         if in_multirun(config):  # a single run's process ends here: nothing to freeze for
@@ -209,6 +212,7 @@ class SweepSummary(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         forget_checked_configs()
+        forget_compositions()
         sweep_dir = Path(config.hydra.sweep.dir)
         stopped = interrupts.stop_requested()
         rows = finish_sweep(sweep_dir, config, interrupted=stopped)
