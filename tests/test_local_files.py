@@ -5,6 +5,7 @@ import struct
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -39,3 +40,45 @@ def test_pngs_are_lossless_and_fast_to_encode(tmp_path):
     assert np.array_equal(saved, (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8))
     for name in ("preimage", "energy", "grid"):
         assert _zlib_level_class(tmp_path / f"{name}.png") == 0, name
+
+
+def _omegaconf_yaml(config):
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_yaml(OmegaConf.create(config))
+
+
+def test_config_yaml_is_omegaconfs_text(tmp_path):
+    from omegaconf import OmegaConf
+
+    from vizlab.config import compose
+
+    run = OmegaConf.to_container(compose(["model=tiny_cnn"]), resolve=True)
+    shared = [1, 2]
+    odd = {
+        "a": "${not.resolved}",
+        "b": "???",
+        "c": "yes",
+        "d": "1e-5",
+        "e": 1e-5,
+        "f": None,
+        "g": [True, 0, -1.5, "x: y", "", "null", "ü"],
+        "h": {"nested": {"deeper": [{"k": "v"}]}},
+        "i": "multi\nline",
+        "shared": shared,
+        "again": shared,  # YAML would alias it; OmegaConf writes it twice
+    }
+    for config in (run, odd, {}):
+        logger = LocalLogger(tmp_path / str(len(config)))
+        logger.start(config)
+        assert (logger.run_dir / "config.yaml").read_text() == _omegaconf_yaml(config)
+
+
+def test_a_plain_config_is_written_without_omegaconf_nodes(tmp_path, monkeypatch):
+    from omegaconf import OmegaConf
+
+    expected = _omegaconf_yaml({"method": {"name": "inversion", "C": 100.0}, "tags": ["a"]})
+    monkeypatch.setattr(OmegaConf, "create", lambda *a, **k: pytest.fail("built nodes"))
+    logger = LocalLogger(tmp_path)
+    logger.start({"method": {"name": "inversion", "C": 100.0}, "tags": ["a"]})
+    assert (tmp_path / "config.yaml").read_text() == expected

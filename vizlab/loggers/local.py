@@ -44,6 +44,40 @@ def save_png(array: np.ndarray, path: Path) -> None:
     Image.fromarray(array).save(path, compress_level=PNG_COMPRESSION)
 
 
+def config_yaml(config: dict[str, Any]) -> str:
+    """``OmegaConf.to_yaml(OmegaConf.create(config))``. A resolved config of plain values
+    (what a run gets) is dumped directly as to_yaml dumps its container, the same text without
+    building the OmegaConf nodes first; anything else goes through OmegaConf."""
+    from omegaconf import OmegaConf
+
+    if not _plain(config):
+        return OmegaConf.to_yaml(OmegaConf.create(config))
+    import yaml
+    from omegaconf._utils import get_omega_conf_dumper
+
+    return yaml.dump(
+        config,
+        default_flow_style=False,
+        allow_unicode=True,
+        sort_keys=False,
+        Dumper=get_omega_conf_dumper(),
+    )
+
+
+def _plain(value: Any, seen: set[int] | None = None) -> bool:
+    """Only dicts with string keys, lists, strings, numbers, booleans and None, no container
+    twice (YAML would write the second as an alias of the first; OmegaConf copies it)."""
+    seen = set() if seen is None else seen
+    if type(value) in (dict, list):
+        if id(value) in seen:
+            return False
+        seen.add(id(value))
+        if type(value) is list:
+            return all(_plain(v, seen) for v in value)
+        return all(type(k) is str and _plain(v, seen) for k, v in value.items())
+    return value is None or type(value) in (str, int, float, bool)
+
+
 class LocalLogger(Logger):
     name = "local"
 
@@ -56,10 +90,8 @@ class LocalLogger(Logger):
 
     def start(self, config: dict[str, Any]) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        from omegaconf import OmegaConf
-
         path = self.run_dir / "config.yaml"
-        path.write_text(OmegaConf.to_yaml(OmegaConf.create(config)))
+        path.write_text(config_yaml(config))
         self.files.append(path)
 
     def log_result(self, result: Result) -> None:
