@@ -272,3 +272,21 @@ def test_figs_16_18_maximize_one_neuron_shown_over_its_receptive_field():
     ax = fig.figures["tiles"].axes[0]
     assert ax.images[0].get_array().shape[:2] == (3, 3)
     assert ax.get_ylabel() == "conv_stem\n3 px field"
+
+
+def test_field_label_marks_a_size_that_is_only_a_lower_bound():
+    from vizlab.reproduce.layouts import FieldWindow
+
+    # the tiny model's blocks.4 field (67 px) fits a probe image: an exact size
+    deep = neuron_window_of("blocks.4")
+    assert deep is not None and not deep.at_least and deep.label.startswith("67 px field")
+    # a field that outgrew the largest probe (e.g. Lite2's deep layers at 260 px) is a bound
+    bound = FieldWindow((0, 0, 260, 260), 520, (260, 260), at_least=True)
+    assert bound.label == "≥ 520 px field, whole image"
+    assert FieldWindow((0, 0, 260, 260), 520, (260, 260)).label == "520 px field, whole image"
+
+
+def neuron_window_of(layer: str):
+    from vizlab.reproduce.layouts import neuron_window
+
+    return neuron_window(_neuron_job(layer))

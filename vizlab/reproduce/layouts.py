@@ -390,6 +390,9 @@ class FieldWindow:
     box: tuple[int, int, int, int]  # top, left, bottom, right (exclusive), clipped to the image
     size: int  # the field size rho in pixels, also where it exceeds the image
     image: tuple[int, int]
+    # rho is only a lower bound when the field outgrew the largest probe image it was
+    # measured on (``vizlab.models.receptive_field.measure``)
+    at_least: bool = False
 
     @property
     def whole_image(self) -> bool:
@@ -402,9 +405,11 @@ class FieldWindow:
 
     @property
     def label(self) -> str:
-        """'59 px field', with ', whole image' or ', clipped' where the image cuts it."""
+        """'59 px field', with ', whole image' or ', clipped' where the image cuts it, and
+        '≥ 520 px field' where the size is a lower bound."""
         cut = ", whole image" if self.whole_image else ", clipped" if self.clipped else ""
-        return f"{self.size} px field{cut}"
+        bound = "≥ " if self.at_least else ""
+        return f"{bound}{self.size} px field{cut}"
 
 
 def receptive_field_window(
@@ -417,7 +422,8 @@ def receptive_field_window(
     h, w = model.output_shapes([layer])[layer][-2:]
     y, x = tuple(position) if position is not None else ((h - 1) // 2, (w - 1) // 2)
     geometry = unit_geometry(model, layer, hw)
-    return FieldWindow(geometry.box(int(y), int(x), hw), geometry.size, hw)
+    at_least = model.receptive_field(layer).clipped
+    return FieldWindow(geometry.box(int(y), int(x), hw), geometry.size, hw, at_least)
 
 
 def crop_to_field(tile: torch.Tensor, window: FieldWindow) -> torch.Tensor:
