@@ -315,3 +315,33 @@ def test_activation_max_data_term_divides_by_minus_z(ctx_factory, monkeypatch):
     expected = -reference[:, 3].flatten(1).mean(1) / z
     (expected_grad,) = torch.autograd.grad(expected, reference, torch.tensor([3.0]))
     assert torch.equal(loss, expected) and torch.equal(grad, expected_grad)
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_colour_product_is_matmuls_bmm_in_fewer_calls(n):
+    """The colour product is the ``bmm`` that ``torch.matmul`` makes of it, called directly:
+    the same numbers to the bit (also on a strided input, which both copy), four dispatcher calls
+    instead of nine."""
+    from vizlab.params.color import correlation_matrix, recorrelate
+
+    matrix = correlation_matrix()
+    s = torch.randn(n, 3, 17, 21, generator=torch.Generator().manual_seed(n)) * 3
+    for x in (s, s.transpose(-1, -2)):
+        with _Ops() as ops:
+            ours = recorrelate(x, matrix)
+        with _Ops() as reference_ops:
+            reference = torch.matmul(matrix, x.flatten(2)).view_as(x)
+        assert torch.equal(ours, reference)
+        assert ops.names.count("bmm") == 1 and len(ops.names) <= len(reference_ops.names) - 5
+
+
+def test_resampling_grid_takes_its_coefficients_in_one_call():
+    """The resampling grid's three coefficient planes per component are one unbind of their
+    small tensor (one call, not an indexing call each)."""
+    from vizlab.transforms.spatial import resample
+
+    x = torch.randn(2, 3, 20, 24, generator=torch.Generator().manual_seed(6))
+    maps = [(0.93, 0.2, 1.5, -0.2, 0.93, -2.0), (1.05, -0.1, -3.0, 0.1, 1.05, 2.25)]
+    with _Ops() as ops:
+        resample(x, maps, (18, 22))
+    assert "select" not in ops.names and ops.names.count("unbind") == 1

@@ -169,9 +169,8 @@ def resample(
     # over contiguous rows (the interleaved N x H x W x 2 layout of the grid is a view of the
     # planes; built in that layout, the broadcast over its last axis of two is not vectorized)
     xs, ys = _axes(oh, ow, x.device, x.dtype)
-    planes = torch.addcmul(
-        torch.addcmul(coefficients[:, 0], xs, coefficients[:, 1]), ys, coefficients[:, 2]
-    )
+    t, a, b = coefficients.unbind(1)  # (one call for the three views)
+    planes = torch.addcmul(torch.addcmul(t, xs, a), ys, b)
     grid = planes.view(n, 2, oh, ow).permute(0, 2, 3, 1)
     source = x - fill if fill else x
     out = _Bilinear.apply(source, grid) if source.requires_grad else _bilinear(source, grid)
