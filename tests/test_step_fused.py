@@ -345,3 +345,53 @@ def test_resampling_grid_takes_its_coefficients_in_one_call():
     with _Ops() as ops:
         resample(x, maps, (18, 22))
     assert "select" not in ops.names and ops.names.count("unbind") == 1
+
+
+def test_the_step_calls_the_autograd_engine_itself_with_the_same_numbers(tiny, monkeypatch):
+    """The step hands its roots and seeds to the autograd engine without
+    ``torch.autograd.backward``'s argument checks: the same images and history, to the bit,
+    as through ``torch.autograd.backward``, for the paper's energy on pixels and for a
+    Fourier image with transforms."""
+    import vizlab.preimage.loop as loop
+    from vizlab.optim import build_optimizer
+    from vizlab.transforms import build_transforms
+
+    stack = build_regularizers({"alpha_norm": {"weight": 1.0}, "tv": {"weight": 2.0}})
+    start = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(2)) * 30
+
+    def pixels():
+        return _run(
+            tiny,
+            PixelParam(tiny.units, start, bound=160.0),
+            stack,
+            lambda p: PreImageSGD(p, lr=2e4),
+            4,
+        )
+
+    def fourier():
+        g = [torch.Generator().manual_seed(i) for i in range(2)]
+        param = FourierParam(tiny.units, 2, (32, 32), generators=g)
+        return optimize(
+            tiny,
+            lambda f: -f["blocks.1"][:, 3].mean(dim=(1, 2)),
+            ["blocks.1"],
+            param,
+            build_optimizer({"name": "adam", "lr": 0.05}, param.parameters(), 1024),
+            iterations=4,
+            C=torch.tensor([30.0, 10.0]),
+            transforms=build_transforms({"pad": {"width": 4}, "scale": {}, "rotate": {}}),
+            generators=[torch.Generator().manual_seed(7 + i) for i in range(2)],
+        )
+
+    for run in (pixels, fourier):
+        with monkeypatch.context() as m:
+            m.setattr(torch.autograd, "backward", _refuse_backward)
+            ours = run()
+        with monkeypatch.context() as m:
+            m.setattr(loop, "backward", torch.autograd.backward)
+            reference = run()
+        assert torch.equal(ours.x, reference.x) and ours.history == reference.history
+
+
+def _refuse_backward(*args, **kwargs):
+    raise AssertionError("the step went through torch.autograd.backward")

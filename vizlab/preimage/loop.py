@@ -16,6 +16,8 @@ import logging
 from collections.abc import Callable, Sequence
 
 import torch
+from torch._C import _are_functorch_transforms_active as _functorch_active
+from torch.autograd.graph import _engine_run_backward
 from tqdm.auto import tqdm
 
 from vizlab.models.wrapper import VisionModel
@@ -44,6 +46,26 @@ def data_seed(C: float | torch.Tensor, data: torch.Tensor) -> torch.Tensor:
     backward from (as ``(prior + C * data).sum()`` would hand it down, to the bit), so the
     product, sum and addition of the energy add no nodes to the graph."""
     return torch.ones_like(data).mul_(C)
+
+
+def backward(roots: Sequence[torch.Tensor], seeds: Sequence[torch.Tensor]) -> None:
+    """``torch.autograd.backward(roots, seeds)`` for seeds the engine makes in the roots'
+    shapes and dtypes: for plain tensors outside functorch transforms, the autograd engine's
+    call that ``backward`` makes after checking its arguments, without those checks (whose
+    Python, a symbolic-shape comparison per root, costs more per step than the rest of the
+    call's Python); anything else goes through ``torch.autograd.backward``."""
+    if all(type(t) is torch.Tensor for t in roots) and not _functorch_active():
+        _engine_run_backward(
+            tuple(roots),
+            tuple(seeds),
+            False,
+            False,
+            (),
+            allow_unreachable=True,
+            accumulate_grad=True,
+        )
+    else:
+        torch.autograd.backward(roots, seeds)
 
 
 def _finetune(optimizer: torch.optim.Optimizer) -> None:
@@ -145,7 +167,7 @@ def optimize(
             for group in optimizer.param_groups:  # zero_grad(set_to_none=True), without its hooks
                 for p in group["params"]:
                     p.grad = None
-            torch.autograd.backward(roots, seeds)
+            backward(roots, seeds)
             if fused and leaf:  # into the pixels' gradient in place, while the update needs them
                 prior, terms, x.grad = regularizers.with_grad(x, x.grad)  # (without autograd)
             # (spectral parameterizations are their own prior: no penalty terms)
