@@ -5,14 +5,9 @@ import gc
 import weakref
 
 import pytest
-from hydra.types import RunMode
-from omegaconf import OmegaConf
 
 from vizlab import sweep
 from vizlab.sweep import SweepSummary
-
-SWEEP_JOB = OmegaConf.create({"hydra": {"mode": RunMode.MULTIRUN}})
-"""A job's config as Hydra's callbacks get it in a multirun (its ``hydra`` node, trimmed)."""
 
 
 class _Node:
@@ -32,27 +27,17 @@ def test_the_first_job_freezes_the_survivors_after_collecting_its_garbage(fresh_
     garbage.self = garbage  # a cycle only the collector frees
     dead = weakref.ref(garbage)
     del garbage
-    SweepSummary().on_job_end(config=SWEEP_JOB, job_return=None)
+    SweepSummary().on_job_end(config=None, job_return=None)
     assert dead() is None  # collected, not frozen
     assert gc.get_freeze_count() > 0
     assert not any(obj is survivor for obj in gc.get_objects())  # out of the collector's view
 
 
 def test_later_jobs_neither_collect_nor_freeze_again(fresh_process, monkeypatch):
-    SweepSummary().on_job_end(config=SWEEP_JOB, job_return=None)
+    SweepSummary().on_job_end(config=None, job_return=None)
     frozen = gc.get_freeze_count()
     monkeypatch.setattr(sweep.gc, "collect", lambda *a: pytest.fail("collected again"))
     later = _Node()
-    SweepSummary().on_job_end(config=SWEEP_JOB, job_return=None)
+    SweepSummary().on_job_end(config=None, job_return=None)
     assert gc.get_freeze_count() == frozen
     assert any(obj is later for obj in gc.get_objects())  # a later job's objects stay collectable
-
-
-@pytest.mark.parametrize("mode", [RunMode.RUN, None])
-def test_a_single_run_neither_collects_nor_freezes(fresh_process, monkeypatch, mode):
-    # its process ends after the job: a collection of everything alive would be pure cost
-    monkeypatch.setattr(sweep.gc, "collect", lambda *a: pytest.fail("collected"))
-    monkeypatch.setattr(sweep.gc, "freeze", lambda: pytest.fail("froze"))
-    config = OmegaConf.create({"hydra": {"mode": mode}})
-    SweepSummary().on_job_end(config=config, job_return=None)
-    assert not sweep._first_job_done["frozen"]  # a later sweep in this process still freezes

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from vizlab import interrupts
 from vizlab import rundirs as _rundirs  # noqa: F401 - registers the sweep-folder resolvers
@@ -187,13 +187,6 @@ def freeze_after_first_job() -> bool:
     return True
 
 
-def in_multirun(config: DictConfig | None) -> bool:
-    """Whether a job's config (as Hydra's callbacks get it, with its ``hydra`` node) is one
-    job of a multirun, in the sweep's own process or a launcher's worker."""
-    mode = OmegaConf.select(config, "hydra.mode") if config is not None else None
-    return mode is not None and getattr(mode, "name", str(mode)) == "MULTIRUN"
-
-
 class SweepSummary(Callback):
     """Hydra callback (see conf/config.yaml: hydra.callbacks): signals between jobs stop the
     sweep cleanly; at the end, the summary lists every job, failed ones with their error, and
@@ -207,8 +200,7 @@ class SweepSummary(Callback):
         reuse_compositions()
 
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
-        if in_multirun(config):  # a single run's process ends here: nothing to freeze for
-            freeze_after_first_job()
+        freeze_after_first_job()
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         forget_checked_configs()
