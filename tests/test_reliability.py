@@ -123,6 +123,25 @@ def test_a_method_without_partial_result_still_leaves_config_and_metrics(
     assert read_record(tmp_path / "run").status == "interrupted"
 
 
+def test_an_interrupt_before_the_first_step_completes_keeps_the_partial_result(
+    monkeypatch, tmp_path, capsys
+):
+    """A signal during the first step (a loaded machine, a slow model) leaves no energy in
+    the history: the method still reports what exists instead of failing on an empty list."""
+    from vizlab.preimage import loop
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "jitter_crops", interrupted)
+    code = runner.main([*TINY, "method.iterations=2"], tmp_path / "run")
+    err = capsys.readouterr().err
+    assert code == 130 and "Traceback" not in err, err
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["interrupted"] is True and metrics["final_energy"] is None
+    assert read_record(tmp_path / "run").status == "interrupted"
+
+
 def test_a_failing_run_records_its_error(monkeypatch, tmp_path, capsys):
     from vizlab.errors import NonFiniteError
     from vizlab.methods.inversion import Inversion

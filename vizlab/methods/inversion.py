@@ -107,7 +107,8 @@ class Inversion(Method):
                 np.mean([gradient_histogram_intersection(p, r) for p, r in zip(pre_unit, ref_rep)])
             ),
             "jitter_T": ctx.regularizers.jitter(model.receptive_field(layer).stride).T,
-            "final_energy": trace.history["energy"][-1],
+            # none when an interrupt came before the first step finished
+            "final_energy": trace.history["energy"][-1] if trace.history["energy"] else None,
         }
         if OUTPUT in feats:
             ref_logits = ref_feats[OUTPUT].repeat_interleave(inits, 0)
