@@ -63,6 +63,21 @@ def _described(compose, overrides):
     return OmegaConf.to_yaml(cfg) + repr(flags)
 
 
+@pytest.fixture
+def config_reads(monkeypatch) -> list:
+    """The config files Hydra reads from now on, by path."""
+    from hydra._internal.core_plugins.file_config_source import FileConfigSource
+
+    reads: list = []
+    original = FileConfigSource.load_config
+    monkeypatch.setattr(
+        FileConfigSource,
+        "load_config",
+        lambda self, config_path: reads.append(config_path) or original(self, config_path),
+    )
+    return reads
+
+
 def test_reused_compositions_are_hydras_configs(loader):
     scratch = [_described(loader, job) for job in JOBS]
     assert reuse_compositions()
@@ -70,16 +85,8 @@ def test_reused_compositions_are_hydras_configs(loader):
         assert [_described(loader, job) for job in JOBS] == scratch
 
 
-def test_a_job_that_changes_values_reads_no_config_file(loader, monkeypatch):
-    from hydra._internal.core_plugins.file_config_source import FileConfigSource
-
-    reads = []
-    original = FileConfigSource.load_config
-    monkeypatch.setattr(
-        FileConfigSource,
-        "load_config",
-        lambda self, config_path: reads.append(config_path) or original(self, config_path),
-    )
+def test_a_job_that_changes_values_reads_no_config_file(loader, config_reads):
+    reads = config_reads
     SweepSummary().on_multirun_start(config=None)  # what a sweep does first
     first = loader(["method.seed=1"])
     assert reads  # composed from the files once
@@ -93,18 +100,11 @@ def test_a_job_that_changes_values_reads_no_config_file(loader, monkeypatch):
     assert "model/efficientnet_lite0" in reads  # other group choices: composed anew
 
 
-def test_nothing_is_reused_after_the_sweep(loader, monkeypatch):
-    from hydra._internal.core_plugins.file_config_source import FileConfigSource
-
+def test_nothing_is_reused_after_the_sweep(loader, config_reads):
     assert reuse_compositions()
     loader(["method.seed=1"])
     forget_compositions()
-    reads = []
-    original = FileConfigSource.load_config
-    monkeypatch.setattr(
-        FileConfigSource,
-        "load_config",
-        lambda self, config_path: reads.append(config_path) or original(self, config_path),
-    )
+    reads = config_reads
+    reads.clear()
     loader(["method.seed=2"])
     assert "model/efficientnet_lite0" in reads and "method/inversion" in reads
