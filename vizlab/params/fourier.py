@@ -57,6 +57,31 @@ class SpectralParam(ImageParam):
         return _PaperColour.apply(self.decorrelated(), self.matrix, self._offset, self._adjoint)
 
 
+def _colour(
+    s: torch.Tensor, matrix: torch.Tensor, offset: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """s -> (sigmoid(C s), 255 sigmoid(C s) + offset): the colour step forward."""
+    rgb = torch.sigmoid(recorrelate(s, matrix))
+    return rgb, torch.add(offset, rgb, alpha=255.0)
+
+
+def _colour_grad(grad: torch.Tensor, rgb: torch.Tensor, adjoint: torch.Tensor) -> torch.Tensor:
+    """The colour step's gradient 255 C^T (sigmoid'(.) grad), ``adjoint`` = 255 C^T."""
+    return recorrelate(torch.ops.aten.sigmoid_backward(grad, rgb), adjoint)
+
+
+def _inverse(spectrum: torch.Tensor, factors: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """spectrum -> irfft2(spectrum * factors), orthonormal."""
+    return torch.fft.irfft2(torch.view_as_complex(spectrum * factors), s=size, norm="ortho")
+
+
+def _inverse_grad(grad: torch.Tensor, adjoint: torch.Tensor) -> torch.Tensor:
+    """The adjoint of :func:`_inverse`: the forward orthonormal transform with the columns
+    that stand for two conjugate frequencies counted twice (torch's rule for ``irfft2``),
+    folded with the factors into ``adjoint``."""
+    return torch.view_as_real(torch.fft.rfft2(grad, norm="ortho")) * adjoint
+
+
 class _PaperColour(torch.autograd.Function):
     """s -> 255 sigmoid(C s) + offset with the gradient written out, 255 C^T (sigmoid'(.) g):
     one autograd node and two passes backward instead of four nodes (product, view, sigmoid,
@@ -64,32 +89,29 @@ class _PaperColour(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, s, matrix, offset, adjoint):  # type: ignore[override]
-        rgb = torch.sigmoid(recorrelate(s, matrix))
+        rgb, out = _colour(s, matrix, offset)
         ctx.save_for_backward(rgb, adjoint)
-        return torch.add(offset, rgb, alpha=255.0)
+        return out
 
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]
         rgb, adjoint = ctx.saved_tensors
-        return recorrelate(torch.ops.aten.sigmoid_backward(grad, rgb), adjoint), None, None, None
+        return _colour_grad(grad, rgb, adjoint), None, None, None
 
 
 class _InverseSpectrum(torch.autograd.Function):
-    """spectrum -> irfft2(spectrum * factors) (orthonormal) with the gradient written out:
-    the adjoint of the orthonormal inverse real transform is the forward one with the columns
-    that stand for two conjugate frequencies counted twice (torch's rule for ``irfft2``),
-    folded with the factors into ``adjoint``: one product backward instead of three."""
+    """spectrum -> irfft2(spectrum * factors) (orthonormal) with the gradient written out
+    (:func:`_inverse_grad`): one product backward instead of three."""
 
     @staticmethod
     def forward(ctx, spectrum, factors, adjoint, size):  # type: ignore[override]
         ctx.save_for_backward(adjoint)
-        spectrum = torch.view_as_complex(spectrum * factors)
-        return torch.fft.irfft2(spectrum, s=size, norm="ortho")
+        return _inverse(spectrum, factors, size)
 
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]
         (adjoint,) = ctx.saved_tensors
-        return torch.view_as_real(torch.fft.rfft2(grad, norm="ortho")) * adjoint, None, None, None
+        return _inverse_grad(grad, adjoint), None, None, None
 
 
 class _FourierPaper(torch.autograd.Function):
@@ -100,16 +122,14 @@ class _FourierPaper(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, spectrum, factors, adjoint_factors, size, matrix, offset, adjoint):  # type: ignore[override]
-        s = torch.fft.irfft2(torch.view_as_complex(spectrum * factors), s=size, norm="ortho")
-        rgb = torch.sigmoid(recorrelate(s, matrix))
+        rgb, out = _colour(_inverse(spectrum, factors, size), matrix, offset)
         ctx.save_for_backward(rgb, adjoint, adjoint_factors)
-        return torch.add(offset, rgb, alpha=255.0)
+        return out
 
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]
         rgb, adjoint, adjoint_factors = ctx.saved_tensors
-        s_grad = recorrelate(torch.ops.aten.sigmoid_backward(grad, rgb), adjoint)
-        spectrum_grad = torch.view_as_real(torch.fft.rfft2(s_grad, norm="ortho")) * adjoint_factors
+        spectrum_grad = _inverse_grad(_colour_grad(grad, rgb, adjoint), adjoint_factors)
         return spectrum_grad, None, None, None, None, None, None
 
 
