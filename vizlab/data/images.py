@@ -26,8 +26,9 @@ def _skimage(name: str, file: str) -> Callable[[], np.ndarray]:
     scipy, a noticeable part of a run's start-up). Else through skimage itself."""
 
     def load() -> np.ndarray:
-        path = _skimage_data_dir() / file
-        if path.is_file():
+        folder = _skimage_data_dir()
+        path = folder / file if folder is not None else None
+        if path is not None and path.is_file():
             with Image.open(path) as im:
                 if im.mode in ("RGB", "L"):  # 8-bit photos: what skimage's reader returns
                     return np.asarray(im)
@@ -39,13 +40,13 @@ def _skimage(name: str, file: str) -> Callable[[], np.ndarray]:
     return load
 
 
-def _skimage_data_dir() -> Path:
-    """skimage's data folder, found without importing skimage (a missing skimage: nowhere)."""
+def _skimage_data_dir() -> Path | None:
+    """skimage's data folder, found without importing skimage (None without skimage)."""
     import importlib.util
 
     spec = importlib.util.find_spec("skimage")
     locations = list(spec.submodule_search_locations or []) if spec else []
-    return Path(locations[0]) / "data" if locations else Path("/nonexistent")
+    return Path(locations[0]) / "data" if locations else None
 
 
 def _grace_hopper() -> np.ndarray:
