@@ -4,7 +4,7 @@
 import hydra
 from omegaconf import DictConfig
 
-from vizlab.config import register_plugin_configs
+from vizlab import command_process
 from vizlab.runner import main_with_errors
 
 
@@ -14,5 +14,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    register_plugin_configs()
-    main()
+    with command_process.prepared():
+        main()

@@ -41,3 +41,20 @@ def test_later_jobs_neither_collect_nor_freeze_again(fresh_process, monkeypatch)
     SweepSummary().on_job_end(config=None, job_return=None)
     assert gc.get_freeze_count() == frozen
     assert any(obj is later for obj in gc.get_objects())  # a later job's objects stay collectable
+
+
+def _job_config(mode):
+    from hydra.types import RunMode
+    from omegaconf import OmegaConf
+
+    return OmegaConf.create({"hydra": {"mode": getattr(RunMode, mode)}, "method": {}})
+
+
+def test_a_single_run_neither_collects_nor_freezes_at_its_end(fresh_process, monkeypatch):
+    monkeypatch.setattr(sweep.gc, "collect", lambda *a: pytest.fail("collected"))
+    SweepSummary().on_job_end(config=_job_config("RUN"), job_return=None)
+    assert gc.get_freeze_count() == 0
+    monkeypatch.undo()
+    monkeypatch.setitem(sweep._first_job_done, "frozen", False)
+    SweepSummary().on_job_end(config=_job_config("MULTIRUN"), job_return=None)
+    assert gc.get_freeze_count() > 0  # a sweep's job does

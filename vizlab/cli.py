@@ -67,17 +67,18 @@ def cmd_run(argv: list[str]) -> int:
     ``-m``, ``--cfg job``, ``--help``) and writes into ``./outputs`` of the current folder."""
     import hydra
 
-    from vizlab.config import CONFIG_NAME, register_plugin_configs
+    from vizlab import command_process
+    from vizlab.config import CONFIG_NAME
     from vizlab.runner import main_with_errors
 
-    register_plugin_configs()
     if not any(a.startswith("hydra.job.name=") for a in argv):
         argv = [*argv, "hydra.job.name=run"]  # the job name run.py gets (log file, W&B name)
     task = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=CONFIG_NAME)
     saved = sys.argv
     sys.argv = ["vizlab run", *argv]
     try:
-        task(main_with_errors)()
+        with command_process.prepared():
+            task(main_with_errors)()
     finally:
         sys.argv = saved
     return 0

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from vizlab import interrupts
 from vizlab import rundirs as _rundirs  # noqa: F401 - registers the sweep-folder resolvers
@@ -187,6 +187,15 @@ def freeze_after_first_job() -> bool:
     return True
 
 
+def _single_run(config: DictConfig | None) -> bool:
+    """Whether a job's config (with its ``hydra`` node) is that of a single run."""
+    if config is None:
+        return False
+    from hydra.types import RunMode
+
+    return OmegaConf.select(config, "hydra.mode", default=None) == RunMode.RUN
+
+
 class SweepSummary(Callback):
     """Hydra callback (see conf/config.yaml: hydra.callbacks): signals between jobs stop the
     sweep cleanly; at the end, the summary lists every job, failed ones with their error, and
@@ -200,7 +209,8 @@ class SweepSummary(Callback):
         reuse_compositions()
 
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
-        freeze_after_first_job()
+        if not _single_run(config):  # a single run's process exits next: nothing to gain
+            freeze_after_first_job()
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         forget_checked_configs()
