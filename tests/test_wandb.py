@@ -85,6 +85,31 @@ def test_curves_are_history_and_the_job_table_has_one_row(tmp_path):
     assert Path(table["files"][row["comparison"]["path"]]).is_file()  # staged for wandb sync
 
 
+def test_a_finished_run_is_not_kept_alive_by_the_artifact_of_its_table(tmp_path):
+    import gc
+    import weakref
+
+    from vizlab.loggers.wandb_logger import _artifact_cache
+
+    cache = _artifact_cache()
+    assert cache is not None  # this W&B keeps one: the test would pass vacuously otherwise
+    before = set(cache)
+    runs = []
+    for job in ("job-0", "job-1"):  # W&B's module functions (wandb.alert, ...) hold the last
+        logger = WandbLogger(tmp_path / job, group=tmp_path.name, name=job)
+        logger.start({"method": {"name": "inversion"}})
+        logger.log_result(fake_result())
+        assert set(cache) - before  # the table's artifact, while the run is open
+        runs.append(weakref.ref(logger.run))
+        logger.finish()
+        assert set(cache) == before
+    gc.collect()
+    assert runs[0]() is None  # the first job's run, table and history are freed
+    for job in ("job-0", "job-1"):
+        table = read_table(wait_for_run_file(find_run_files(tmp_path / job)[-1]), TABLE_KEY)
+        assert len(table["data"]) == 1  # and written all the same
+
+
 def test_environment_is_respected_unless_the_config_says_otherwise(tmp_path, monkeypatch):
     assert resolve_mode(None) == "offline" and resolve_project(None) == "vizlab"
     monkeypatch.setenv("WANDB_MODE", "disabled")

@@ -217,6 +217,24 @@ def _record_packages_once() -> None:
     _packages_recorded = True
 
 
+def _artifact_cache() -> dict | None:
+    """W&B's process-wide cache of the artifacts it has made (keyed by client id), or None
+    where this W&B version keeps none there.
+
+    W&B registers every artifact it builds, including the one behind each logged table, in a
+    global dict capped at 100 entries "to ensure they won't be immediately garbage collected
+    and can be retrieved by their ID" (``wandb.sdk.artifacts.artifact_instance_cache``). Each
+    entry holds its table and, through it, the whole finished run (config, summary, history
+    callbacks): in a sweep of one process the heap grew by about a thousand objects per job
+    until 100 runs were held, and every collector pass walked them."""
+    try:
+        from wandb.sdk.artifacts import artifact_instance_cache as cache
+    except ImportError:
+        return None
+    found = getattr(cache, "artifact_instance_cache_by_client_id", None)
+    return found if isinstance(found, dict) else None
+
+
 class WandbLogger(Logger):
     name = "wandb"
 
@@ -241,6 +259,7 @@ class WandbLogger(Logger):
         are: drawing a figure again costs more than the rest of the W&B logging of a job."""
         self.run = None
         self.step = 0
+        self._cached_before: set[str] = set()
 
     def start(self, config: dict[str, Any]) -> None:
         mode = resolve_mode(self.mode)
@@ -251,6 +270,7 @@ class WandbLogger(Logger):
         import wandb
 
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._cached_before = set(_artifact_cache() or ())
         kwargs = dict(
             dir=str(self.run_dir),
             config=config,
@@ -318,6 +338,17 @@ class WandbLogger(Logger):
         if self.run is not None:
             self.run.finish()
             self.run = None
+            self._forget_artifacts()
+
+    def _forget_artifacts(self) -> None:
+        """Drop the artifacts this run made (its table's) from W&B's process-wide cache once
+        the run is finished and written: no later job refers to them, and a sweep's process
+        would otherwise keep up to 100 finished runs alive (see :func:`_artifact_cache`)."""
+        cache = _artifact_cache()
+        if cache is None:
+            return
+        for key in [k for k in cache if k not in self._cached_before]:
+            cache.pop(key, None)
 
 
 def _rows(history: dict[str, list[float]]):
