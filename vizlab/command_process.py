@@ -4,18 +4,18 @@ Two costs of such a process are not the job's own work:
 
 * Hydra composes the config twice before a run: once to read ``hydra.mode`` (whether the
   command is a single run or a sweep) and once for the run itself, from the same overrides.
-  The second composition reuses the first one's defaults list and merge
-  (:mod:`vizlab.config_reuse`) while the command runs; a sweep starts its own reuse when
-  it begins.
+  The second composition reuses the first one's merge (:mod:`vizlab.config_reuse`) while the
+  command runs (the defaults list is built again: the mode check builds it skipping missing
+  group values, the run does not); a sweep starts its own reuse when it begins.
 * When the interpreter exits, CPython's cyclic garbage collector walks every object still
   alive: the half million or so that torch, timm, matplotlib and Hydra leave behind.
-  :func:`skip_exit_collection` freezes them out of that walk (``gc.freeze``) as the last
-  step before finalization. What it skips is finalizing objects that are unreachable garbage
+  :func:`skip_exit_collection` freezes them out of that walk (``gc.freeze``, in an
+  ``atexit`` handler). What it skips is finalizing objects that are unreachable garbage
   cycles at exit, which Python does not promise either ("It is not guaranteed that __del__()
   methods are called for objects that still exist when the interpreter exits", Python's data
-  model, ``object.__del__``); the clean-ups a program relies on at exit (``atexit`` handlers,
-  ``weakref.finalize``, logging's flush, W&B's finish) run before it, and vizlab writes its
-  files inside ``with`` blocks, closed when the job returns.
+  model, ``object.__del__``). The clean-ups a program relies on at exit still run: every
+  ``atexit`` handler (logging's flush, W&B's teardown) and ``weakref.finalize``; and vizlab
+  writes its files inside ``with`` blocks, closed when the job returns.
 
 Only the command-line entry points enter :func:`prepared`: a program that imports vizlab as a
 library keeps its own interpreter's behaviour.
